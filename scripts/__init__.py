@@ -1,0 +1,1 @@
+"""Repository tools: `python scripts/spaces.py list | validate | deploy`."""

@@ -1,0 +1,167 @@
+"""List, validate and deploy the Space folders under spaces/ (from a laptop or from Actions).
+
+    python scripts/spaces.py list [--names] [--changed]
+    python scripts/spaces.py validate [NAME]
+    python scripts/spaces.py deploy NAME --owner OWNER [--dry-run]
+
+The token comes from HF_TOKEN and is never printed. Exit code 0 means no problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python scripts/spaces.py`: make `scripts` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.space_checks import validate
+from scripts.space_deploy import make_plan, mask, run_deploy
+from scripts.space_folder import REPO, SPACES_DIR, SpaceFolder, discover, select
+
+# A change to any of these redeploys every Space: they decide how a Space is deployed.
+SHARED_DEPLOY_PATHS = (
+    "scripts/spaces.py",
+    "scripts/space_checks.py",
+    "scripts/space_deploy.py",
+    "scripts/space_folder.py",
+    "scripts/requirements-deploy.txt",
+    ".github/workflows/deploy.yml",
+)
+TAG_PREFIX = "deployed/"
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run git in the repository, capturing text output."""
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+
+
+def change_reason(space: SpaceFolder, head: str) -> str | None:
+    """Why `space` needs deploying at `head`, or None when its deployed/<name> tag is current."""
+    tag = f"refs/tags/{TAG_PREFIX}{space.name}"
+    if _git("rev-parse", "-q", "--verify", f"{tag}^{{commit}}").returncode != 0:
+        return "never deployed (no tag)"
+    if _git("merge-base", "--is-ancestor", head, tag).returncode == 0:
+        return None  # the tag is at `head` or a newer commit: never deploy older code over it
+    folder = f"spaces/{space.name}/"
+    diff = _git("diff", "--name-only", tag, head, "--", folder, *SHARED_DEPLOY_PATHS)
+    if diff.returncode != 0:
+        return f"cannot diff against the tag ({diff.stderr.strip()})"
+    changed = diff.stdout.split()
+    if not changed:
+        return None
+    shared = [f for f in changed if not f.startswith(folder)]
+    return f"shared deploy files changed: {', '.join(shared)}" if shared else "folder changed"
+
+
+def cmd_list(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
+    """Print the Space folders as JSON (full records, or names for a workflow matrix)."""
+    if args.changed:
+        kept = []
+        for space in spaces:
+            reason = change_reason(space, args.head)
+            print(f"{space.name}: {reason or 'up to date'}", file=sys.stderr)
+            if reason:
+                kept.append(space)
+        spaces = kept
+    records = [s.name for s in spaces] if args.names else [s.summary() for s in spaces]
+    print(json.dumps(records, indent=None if args.names else 2))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
+    """Print every problem of the chosen folders; exit 1 if there is any."""
+    failed = 0
+    for space in select(spaces, args.name):
+        problems = validate(space)
+        label = f"spaces/{space.name}" if space.path.parent == SPACES_DIR else str(space.path)
+        if problems:
+            failed += 1
+            print(f"✗ {label}: {len(problems)} problem(s)")
+            for problem in problems:
+                print(f"  - {label}: {problem}")
+        else:
+            print(f"✓ {label} ({space.sdk})")
+    return 1 if failed else 0
+
+
+def cmd_deploy(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
+    """Validate, then print the plan (--dry-run) or carry it out with HfApi."""
+    token = os.environ.get("HF_TOKEN") or None
+    space = select(spaces, args.name)[0]
+    if not args.skip_validation:
+        problems = validate(space)
+        if problems:
+            for problem in problems:
+                print(f"error: spaces/{space.name}: {problem}", file=sys.stderr)
+            return 1
+    plan = make_plan(space, args.owner)
+    if args.dry_run:
+        print(json.dumps(plan.as_dict(token_set=token is not None), indent=2))
+        return 0
+    if token is None:
+        print("error: HF_TOKEN is not set (a write token is needed to deploy)", file=sys.stderr)
+        return 2
+    try:
+        return run_deploy(plan, token, timeout=args.timeout)
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as exc:  # last guard: no traceback can echo the token
+        print(f"error: {mask(repr(exc), token)}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: list / validate / deploy."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--spaces-dir", type=Path, default=SPACES_DIR, help="folder holding the Space folders"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    listing = sub.add_parser("list", help="the Space folders and their SDK, as JSON")
+    listing.add_argument("--names", action="store_true", help="a JSON array of names only")
+    listing.add_argument(
+        "--changed",
+        action="store_true",
+        help=f"only those changed since their {TAG_PREFIX}<name> tag (all without a tag)",
+    )
+    listing.add_argument("--head", default="HEAD", help="the commit to compare (default HEAD)")
+
+    check = sub.add_parser("validate", help="check the folders are complete, working Spaces")
+    check.add_argument("name", nargs="?", help="one Space folder (default: all)")
+
+    deploy = sub.add_parser("deploy", help="create/update the Space on the Hub, wait, smoke-test")
+    deploy.add_argument("name", help="the Space folder to deploy")
+    deploy.add_argument("--owner", required=True, help="Hub user or organization to deploy to")
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
+    deploy.add_argument(
+        "--timeout", type=float, default=1800, help="seconds to wait for the Space to run"
+    )
+    deploy.add_argument(
+        "--skip-validation", action="store_true", help="deploy without running validate first"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if not args.spaces_dir.is_dir():
+        print(f"error: {args.spaces_dir} is not a folder", file=sys.stderr)
+        return 2
+    spaces = discover(args.spaces_dir.resolve())
+    commands = {"list": cmd_list, "validate": cmd_validate, "deploy": cmd_deploy}
+    try:
+        return commands[args.command](args, spaces)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
