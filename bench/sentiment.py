@@ -1,0 +1,128 @@
+"""Benchmark the Sentiment API: micro-batched server vs the textbook one-pipeline-call-per-request.
+
+    python -m bench.sentiment [--requests 1500]
+
+Both run for real under uvicorn (one at a time, same model, same machine) and get the same
+payloads (SST-2 validation sentences) at concurrency 1 and 32. Figures go to
+bench/results/sentiment.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench.loadgen import machine_info, run_load, write_results
+from bench.servers import free_port, running
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = REPO / "spaces" / "sentiment-streamlit"
+SST2 = REPO.parent / "shared" / "eval" / "sst2-dev.tsv"
+FALLBACK_TEXTS = [
+    "A charming and often affecting journey.",
+    "Unflinchingly bleak and desperate.",
+    "The acting is superb and the story moves along nicely.",
+    "It's a mess from start to finish, and far too long.",
+]
+PACKAGES = ["torch", "transformers", "fastapi", "uvicorn", "starlette", "httpx"]
+
+
+def payloads() -> list[dict[str, str]]:
+    """Short real texts: SST-2 validation sentences when available."""
+    if SST2.is_file():
+        with SST2.open() as handle:
+            rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+            return [{"text": row["sentence"].strip()} for row in rows]
+    return [{"text": t} for t in FALLBACK_TEXTS]
+
+
+@contextmanager
+def server(cmd: list[str], cwd: Path, env: dict[str, str]) -> Iterator[str]:
+    """Run a uvicorn server on a free port until the block ends; yield its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running([*cmd, "--port", str(port)], cwd, f"{url}/health", env):
+        yield url
+
+
+def measure(url: str, data: list[dict[str, str]], requests: int) -> dict[str, dict]:
+    """Concurrency 1 and 32 against one server."""
+    return {
+        "c1": run_load(f"{url}/sentiment", data, concurrency=1, requests=max(requests // 5, 50)),
+        "c32": run_load(f"{url}/sentiment", data, concurrency=32, requests=requests),
+    }
+
+
+def mean_batch(url: str) -> float | None:
+    """Average texts per forward pass, from the server's Prometheus metrics."""
+    count = total = 0.0
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith("sentiment_batch_size_count"):
+            count = float(line.split()[-1])
+        elif line.startswith("sentiment_batch_size_sum"):
+            total = float(line.split()[-1])
+    return round(total / count, 2) if count else None
+
+
+def main() -> None:
+    """Run both servers in turn and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1500, help="requests at concurrency 32")
+    parser.add_argument("--model", default=str(SPACE / "model"), help="model folder for both")
+    args = parser.parse_args()
+    env = {"SENTIMENT_MODEL": args.model, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    data = payloads()
+    python = sys.executable
+    with server([python, "-m", "uvicorn", "bench.sentiment_baseline:app"], REPO, env) as url:
+        baseline = measure(url, data, args.requests)
+    with server([python, "-m", "sentiment_app", "api", "--host", "127.0.0.1"], SPACE, env) as url:
+        batched = measure(url, data, args.requests)
+        batched["mean_batch_size"] = mean_batch(url)
+    speedup = round(batched["c32"]["rps"] / baseline["c32"]["rps"], 2)
+    p99_ratio = round(batched["c32"]["p99_ms"] / baseline["c32"]["p99_ms"], 2)
+    results = {
+        "machine": machine_info(PACKAGES),
+        "model": Path(args.model).name,
+        "payloads": f"{len(data)} SST-2 validation sentences" if SST2.is_file() else "4 sentences",
+        "baseline": {"what": "FastAPI sync route, one pipeline(text) call per request", **baseline},
+        "microbatched": {"what": "sentiment_app.api: dynamic micro-batching", **batched},
+        "speedup_c32": speedup,
+        "p99_ratio_c32": p99_ratio,
+        "goal_met": speedup >= 3 and p99_ratio <= 1,
+    }
+    rows = [
+        f"| {name} | {c} | {r[c]['rps']} | {r[c]['p50_ms']} | {r[c]['p99_ms']} | {r[c]['errors']} |"
+        for name, r in (("baseline", baseline), ("micro-batched", batched))
+        for c in ("c1", "c32")
+    ]
+    machine = results["machine"]
+    summary = "\n".join(
+        [
+            "# Sentiment API benchmark",
+            "",
+            f"{machine['date']} · {machine['cpu']} · {machine['cores']} cores · "
+            f"Python {machine['python']} · torch {machine['packages']['torch']}",
+            "",
+            f"Payloads: {results['payloads']}. Command: `python -m bench.sentiment`.",
+            "",
+            "| server | concurrency | texts/s | p50 ms | p99 ms | errors |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"At concurrency 32: **{speedup}×** the baseline's throughput, p99 ×{p99_ratio} "
+            f"(mean batch {batched['mean_batch_size']} texts). Goal (≥3×, p99 no worse): "
+            f"{'met' if results['goal_met'] else 'NOT met'}.",
+        ]
+    )
+    print(summary)
+    write_results("sentiment", results, summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Sentiment Space: a transformers classifier behind FastAPI and Streamlit."""

@@ -1,0 +1,180 @@
+"""Load a sequence classifier once and predict POSITIVE/NEGATIVE; knows nothing of HTTP or UI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentiment_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POSITIVE, NEGATIVE = "POSITIVE", "NEGATIVE"
+# Characters kept from each end of a huge text before tokenizing (a token is rarely > 16 chars).
+CHARS_PER_TOKEN = 16
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's sentiment: its label and the model's probability for it."""
+
+    label: str
+    score: float
+
+
+def normalise_labels(id2label: dict[int, str]) -> tuple[int, int]:
+    """Return (negative index, positive index) for any naming of a sentiment model's labels.
+
+    Understands names containing pos/neg (POSITIVE, negative, Positive sentiment...) and the
+    generic LABEL_i names (2 labels: 0 negative, 1 positive; 3 labels: 0 negative, 2 positive).
+    """
+    negative = positive = None
+    for index, name in id2label.items():
+        lowered = str(name).lower()
+        if "neg" in lowered:
+            negative = int(index)
+        elif "pos" in lowered:
+            positive = int(index)
+    if negative is None or positive is None:
+        generic = [re.fullmatch(r"(label_)?(\d+)", str(n).lower()) for n in id2label.values()]
+        if all(generic) and len(id2label) in (2, 3):
+            negative, positive = 0, len(id2label) - 1
+    if negative is None or positive is None:
+        raise ValueError(f"cannot tell positive from negative in the labels {id2label}")
+    return negative, positive
+
+
+def clip_chars(text: str, max_tokens: int) -> str:
+    """Cut a very long text to its head and tail characters so tokenizing stays cheap."""
+    keep = max_tokens * CHARS_PER_TOKEN
+    return text if len(text) <= 2 * keep else f"{text[:keep]} {text[-keep:]}"
+
+
+def head_tail(ids: list[int], budget: int, head: int) -> list[int]:
+    """Keep `budget` token ids: the first `head` and the last `budget - head`."""
+    if len(ids) <= budget:
+        return ids
+    head = min(head, budget)
+    return ids[:head] + ids[len(ids) - (budget - head) :]
+
+
+def special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after one text (e.g. [CLS] ... [SEP])."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    for start in range(len(full) - len(bare) + 1):
+        if full[start : start + len(bare)] == bare:
+            return full[:start], full[start + len(bare) :]
+    raise ValueError("cannot locate the text between the tokenizer's special tokens")
+
+
+class SentimentModel:
+    """A transformers sequence classifier with normalised labels and head+tail truncation."""
+
+    def __init__(self, model: Any, tokenizer: Any, source: str, settings: Settings) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.source = source
+        self.max_batch = settings.max_batch
+        limits = [settings.max_tokens, getattr(model.config, "max_position_embeddings", 512)]
+        if 0 < tokenizer.model_max_length < 100_000:
+            limits.append(tokenizer.model_max_length)
+        self.max_tokens = min(limits)
+        self.head_tokens = min(settings.head_tokens, self.max_tokens)
+        self.id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+        self.negative, self.positive = normalise_labels(self.id2label)
+        self.metrics = _read_metrics(source)
+        self.prefix, self.suffix = special_tokens(tokenizer)
+
+    def encode(self, texts: Sequence[str]) -> dict[str, Any]:
+        """Tokenize, keep the head and tail of long texts, pad to the longest: torch tensors."""
+        clipped = [clip_chars(t, self.max_tokens) for t in texts]
+        ids = self.tokenizer(clipped, add_special_tokens=False, verbose=False)["input_ids"]
+        budget = self.max_tokens - len(self.prefix) - len(self.suffix)
+        head = min(self.head_tokens, budget)
+        rows = [{"input_ids": self.prefix + head_tail(i, budget, head) + self.suffix} for i in ids]
+        return self.tokenizer.pad(rows, return_tensors="pt")
+
+    def positive_probability(self, texts: Sequence[str]) -> list[float]:
+        """P(positive) for each text, the two sentiment classes renormalised; one forward pass."""
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(**self.encode(texts)).logits
+            pair = logits[:, [self.negative, self.positive]].float()
+            return torch.softmax(pair, dim=-1)[:, 1].tolist()
+
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Label every text, in order; forward passes of at most `max_batch` similar lengths."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        probs: list[float] = [0.0] * len(texts)
+        for start in range(0, len(order), self.max_batch):
+            chunk = order[start : start + self.max_batch]
+            for i, p in zip(
+                chunk, self.positive_probability([texts[i] for i in chunk]), strict=True
+            ):
+                probs[i] = p
+        return [
+            Prediction(POSITIVE, round(p, 6)) if p >= 0.5 else Prediction(NEGATIVE, round(1 - p, 6))
+            for p in probs
+        ]
+
+
+def _read_metrics(source: str) -> dict[str, Any] | None:
+    path = Path(source) / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """False when offline mode is on or the Hub does not answer quickly (no minute of retries)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    import httpx
+
+    try:
+        httpx.head(constants.ENDPOINT, timeout=timeout)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def _load_one(name: str, local_only: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+    model = AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local_only)
+    return model, tokenizer
+
+
+def load_model(settings: Settings) -> SentimentModel:
+    """Load `settings.model` (Hub id or folder); without the Hub fall back to the local folder."""
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+    candidates = [settings.model]
+    fallback = settings.fallback_model
+    if fallback.is_dir() and str(fallback) != settings.model:
+        candidates.append(str(fallback))
+    errors = []
+    online = None
+    for name in candidates:
+        if online is None and not Path(name).exists():
+            online = hub_reachable()
+            if not online:
+                log.warning("Hugging Face Hub unreachable: %s only from the local cache", name)
+        try:
+            model, tokenizer = _load_one(name, local_only=not online)
+        except (OSError, ValueError) as exc:
+            log.warning("could not load sentiment model %s: %s", name, str(exc).splitlines()[0])
+            errors.append(f"{name}: {exc}")
+            continue
+        log.info("sentiment model in use: %s", name)
+        return SentimentModel(model, tokenizer, name, settings)
+    raise RuntimeError("no sentiment model could be loaded:\n" + "\n".join(errors))

@@ -1,0 +1,48 @@
+"""Every setting of the Space, read from environment variables (Space variables and secrets)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+HERE = Path(__file__).resolve().parent
+HUB_DEFAULT = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+LOCAL_MODEL = HERE.parent / "model"
+
+
+class Settings(BaseSettings):
+    """Configuration of the model, the API and the demo."""
+
+    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="ignore")
+
+    model: str = Field(
+        HUB_DEFAULT,
+        description="Hub model id or local directory of a transformers sequence classifier.",
+    )
+    fallback_model: Path = Field(
+        LOCAL_MODEL,
+        description="Local model directory used when `model` cannot be loaded (no Hub access).",
+    )
+    max_tokens: int = Field(
+        256, ge=16, le=512, description="Tokens per text; longer texts keep their head and tail."
+    )
+    head_tokens: int = Field(
+        64, ge=0, description="Of `max_tokens`, how many come from the start of a long text."
+    )
+    torch_threads: int = Field(2, ge=1, description="Threads torch uses (2 on a free Space).")
+    max_batch: int = Field(32, ge=1, le=256, description="Largest micro-batch per forward pass.")
+    batch_wait_ms: float = Field(
+        5.0, ge=0, le=1000, description="How long a request waits for others to join its batch."
+    )
+    max_texts: int = Field(256, ge=1, description="Most texts accepted by /sentiment/batch.")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body (413 above).")
+    max_upload_mb: int = Field(5, ge=1, description="Largest CSV the demo accepts, in MB.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings, read once."""
+    return Settings()

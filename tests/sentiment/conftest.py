@@ -1,0 +1,56 @@
+"""Shared fixtures: the built model loaded once, one TestClient app, one real uvicorn server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SPACE = Path(__file__).resolve().parents[2] / "spaces" / "sentiment-streamlit"
+MODEL_DIR = SPACE / "model"
+# No Hub here: fail fast instead of waiting on the network, and use the model `make` built.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["SENTIMENT_MODEL"] = str(MODEL_DIR)
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The fine-tuned model folder; `make sentiment-model` builds it."""
+    if not (MODEL_DIR / "config.json").is_file():
+        pytest.fail(f"{MODEL_DIR} is missing: run `make sentiment-model`", pytrace=False)
+    return MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def sentiment_model(model_dir: Path):
+    """The real model, loaded once per test session."""
+    from sentiment_app.model import load_model
+    from sentiment_app.settings import Settings
+
+    return load_model(Settings(model=str(model_dir)))
+
+
+@pytest.fixture(scope="session")
+def client(model_dir: Path) -> Iterator:
+    """A TestClient running the API's lifespan (loads the model once)."""
+    from fastapi.testclient import TestClient
+
+    from sentiment_app.api import app
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def api_server(model_dir: Path) -> Iterator[str]:
+    """The API under uvicorn in a subprocess, as `python -m sentiment_app api` starts it."""
+    from conftest import free_port, serve
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "sentiment_app", "api", "--host", "127.0.0.1", "--port", str(port)]
+    with serve(cmd, cwd=SPACE, ready_url=f"http://127.0.0.1:{port}/health", timeout=180):
+        yield f"http://127.0.0.1:{port}"

@@ -1,0 +1,117 @@
+"""The model alone: labels, truncation, batch order, saved accuracy."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import torch
+
+from sentiment_app.model import (
+    NEGATIVE,
+    POSITIVE,
+    SentimentModel,
+    clip_chars,
+    head_tail,
+    load_model,
+    normalise_labels,
+)
+from sentiment_app.settings import HUB_DEFAULT, Settings
+
+POSITIVE_TEXTS = ["An absolute delight, the best film I have seen this year.", "I loved it."]
+NEGATIVE_TEXTS = ["Dreadful, boring and far too long. A waste of money.", "I hated it."]
+
+
+@pytest.mark.parametrize(
+    ("id2label", "expected"),
+    [
+        ({0: "NEGATIVE", 1: "POSITIVE"}, (0, 1)),
+        ({0: "positive", 1: "negative"}, (1, 0)),
+        ({0: "LABEL_0", 1: "LABEL_1"}, (0, 1)),
+        ({0: "negative", 1: "neutral", 2: "positive"}, (0, 2)),
+        ({0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}, (0, 2)),
+        ({0: "Negative sentiment", 1: "Positive sentiment"}, (0, 1)),
+    ],
+)
+def test_label_names_are_understood(id2label: dict[int, str], expected: tuple[int, int]) -> None:
+    assert normalise_labels(id2label) == expected
+
+
+def test_unknown_label_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="cannot tell positive from negative"):
+        normalise_labels({0: "sports", 1: "politics"})
+
+
+def test_predicts_clear_cases(sentiment_model: SentimentModel) -> None:
+    results = sentiment_model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)
+    assert [r.label for r in results] == [POSITIVE] * 2 + [NEGATIVE] * 2
+    assert all(0.5 <= r.score <= 1 for r in results)
+
+
+def test_labels_normalised_whatever_the_naming(sentiment_model: SentimentModel) -> None:
+    """Same weights with the classes swapped and renamed positive/negative: same answers."""
+    net = copy.deepcopy(sentiment_model.model)
+    with torch.no_grad():
+        net.classifier.weight.copy_(net.classifier.weight.flip(0))
+        net.classifier.bias.copy_(net.classifier.bias.flip(0))
+    net.config.id2label = {0: "positive", 1: "negative"}
+    swapped = SentimentModel(net, sentiment_model.tokenizer, "swapped", Settings())
+    texts = POSITIVE_TEXTS + NEGATIVE_TEXTS
+    assert swapped.predict(texts) == sentiment_model.predict(texts)
+
+
+def test_very_long_text_is_truncated_to_head_and_tail(sentiment_model: SentimentModel) -> None:
+    head, tail = "alpha bravo charlie. ", " the ending was awful and i hated it."
+    text = head + "filler words here. " * 50_000 + tail
+    encoded = sentiment_model.encode([text])["input_ids"][0].tolist()
+    assert len(encoded) == sentiment_model.max_tokens
+    tokenizer = sentiment_model.tokenizer
+    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    tail_ids = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    inner = encoded[len(sentiment_model.prefix) : len(encoded) - len(sentiment_model.suffix)]
+    assert inner[: len(head_ids)] == head_ids
+    assert inner[-len(tail_ids) :] == tail_ids
+    assert sentiment_model.predict([text])[0].label == NEGATIVE
+
+
+def test_head_tail_and_clip_helpers() -> None:
+    assert head_tail(list(range(10)), 10, 3) == list(range(10))
+    assert head_tail(list(range(20)), 6, 2) == [0, 1, 16, 17, 18, 19]
+    assert clip_chars("short", 8) == "short"
+    clipped = clip_chars("a" * 100 + "b" * 10_000 + "c" * 100, 4)
+    assert clipped.startswith("a" * 64)
+    assert clipped.endswith("c" * 64)
+    assert len(clipped) == 129
+
+
+def test_batch_keeps_order(sentiment_model: SentimentModel) -> None:
+    texts = [
+        "Great.",
+        NEGATIVE_TEXTS[0] * 40,
+        POSITIVE_TEXTS[0],
+        "Terrible.",
+        POSITIVE_TEXTS[1] * 3,
+    ] * 10
+    together = sentiment_model.predict(texts)
+    alone = [sentiment_model.predict([t])[0] for t in texts[:5]] * 10
+    assert [r.label for r in together] == [r.label for r in alone]
+    assert [r.score for r in together] == pytest.approx([r.score for r in alone], abs=1e-4)
+
+
+def test_hub_id_falls_back_to_local_model_offline(model_dir) -> None:
+    model = load_model(Settings(model=HUB_DEFAULT, fallback_model=model_dir))
+    assert model.source == str(model_dir)
+
+
+def test_no_model_at_all_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(RuntimeError, match="no sentiment model could be loaded"):
+        load_model(Settings(model=str(tmp_path / "nowhere"), fallback_model=tmp_path / "none"))
+
+
+def test_trained_model_reports_its_accuracy(sentiment_model: SentimentModel, model_dir) -> None:
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert sentiment_model.metrics == metrics
+    assert metrics["imdb_heldout"]["n"] >= 1000
+    assert metrics["imdb_heldout"]["accuracy"] >= 0.85
+    assert metrics["sst2_validation"]["accuracy"] >= 0.78

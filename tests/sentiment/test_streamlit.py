@@ -1,0 +1,89 @@
+"""The Streamlit demo through AppTest: type, click, read; batches of pasted lines and a CSV."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sentiment_app.ui import InputError, texts_from_csv
+
+APP = "spaces/sentiment-streamlit/app.py"
+
+
+@pytest.fixture
+def app(model_dir) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_type_click_read(app: AppTest) -> None:
+    app.text_area(key="text").input("What a wonderful, funny and touching film!")
+    app.button(key="analyse").click().run()
+    assert "POSITIVE" in app.metric[0].value
+    assert not app.error
+
+
+def test_example_fills_the_box_and_negative_is_found(app: AppTest) -> None:
+    example = app.selectbox(key="example").options[2]
+    app.selectbox(key="example").select(example).run()
+    assert app.text_area(key="text").value == example
+    app.button(key="analyse").click().run()
+    assert "NEGATIVE" in app.metric[0].value
+
+
+def test_empty_text_is_a_clear_message(app: AppTest) -> None:
+    app.text_area(key="text").input("   ")
+    app.button(key="analyse").click().run()
+    assert app.error[0].value == "Please type some text first."
+    assert not app.metric
+
+
+def test_batch_of_pasted_lines(app: AppTest) -> None:
+    app.text_area(key="lines").input("I loved it.\n\nI hated it.\nSuperb.")
+    app.button(key="analyse_all").click().run()
+    table = app.dataframe[0].value
+    assert table["label"].tolist() == ["POSITIVE", "NEGATIVE", "POSITIVE"]
+    assert not app.error
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def test_batch_from_csv(app: AppTest) -> None:
+    app.radio(key="source").set_value("Upload a CSV").run()
+    data = _csv(pd.DataFrame({"id": [1, 2], "review": ["A masterpiece.", "Utter rubbish."]}))
+    app.file_uploader(key="csv").set_value(("reviews.csv", data, "text/csv"))
+    app.text_input(key="column").input("review")
+    app.button(key="analyse_all").click().run()
+    assert not app.error
+    assert app.dataframe[0].value["label"].tolist() == ["POSITIVE", "NEGATIVE"]
+
+
+def test_csv_without_the_column_is_a_clear_message(app: AppTest) -> None:
+    app.radio(key="source").set_value("Upload a CSV").run()
+    data = _csv(pd.DataFrame({"comment": ["fine"]}))
+    app.file_uploader(key="csv").set_value(("c.csv", data, "text/csv"))
+    app.button(key="analyse_all").click().run()
+    assert app.error[0].value == "The CSV has no column named 'text' (its columns: comment)."
+    assert not app.dataframe
+
+
+def test_empty_batch_and_missing_file_are_clear_messages(app: AppTest) -> None:
+    app.button(key="analyse_all").click().run()
+    assert app.error[0].value == "Paste at least one non-empty line of text."
+    app.radio(key="source").set_value("Upload a CSV").run()
+    app.button(key="analyse_all").click().run()
+    assert app.error[0].value == "Upload a CSV file first."
+
+
+def test_file_too_large_is_refused() -> None:
+    big = io.BytesIO()
+    pd.DataFrame({"text": ["x" * 1000] * 6000}).to_csv(big, index=False)
+    with pytest.raises(InputError, match=r"too large: 6\.\d MB, the limit is 5 MB"):
+        texts_from_csv(big.getvalue(), "text", 5)
