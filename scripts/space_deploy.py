@@ -128,7 +128,9 @@ def run_deploy(plan: DeployPlan, token: str, timeout: float) -> int:
             print_logs(api, plan.repo_id, build=stage != "RUNTIME_ERROR")
             return 1
         step = "smoke-test the Space"
-        smoke_test(plan, token, timeout=min(timeout, 300))
+        host = api.space_info(plan.repo_id).host or space_host(plan.repo_id)
+        host = host if host.startswith("http") else f"https://{host}"
+        smoke_test(plan, token, host, timeout=min(timeout, 300))
     except Exception as exc:  # every Hub or HTTP failure ends here, token masked
         print(f"error: could not {step} {plan.repo_id}: {mask(str(exc), token)}", file=sys.stderr)
         return 1
@@ -170,7 +172,7 @@ def print_logs(api: Any, repo_id: str, build: bool, last: int = 200) -> None:
     print("".join(lines[-last:]), file=sys.stderr)
 
 
-def smoke_test(plan: DeployPlan, token: str, timeout: float) -> None:
+def smoke_test(plan: DeployPlan, token: str, host: str, timeout: float) -> None:
     """Check the running Space answers: HTTP 200 on its health path, or a Gradio API listing."""
     deadline = time.monotonic() + timeout
     while True:
@@ -179,7 +181,7 @@ def smoke_test(plan: DeployPlan, token: str, timeout: float) -> None:
                 _gradio_smoke(plan.repo_id, token)
             else:
                 path = health_path(plan.space) if plan.sdk == "docker" else "/"
-                _http_smoke(f"{space_host(plan.repo_id)}{path}", token)
+                _http_smoke(f"{host.rstrip('/')}{path}", token)
             print(f"smoke test passed: {plan.smoke_test()}")
             return
         except Exception:

@@ -69,8 +69,8 @@ def read_card(folder: Path) -> tuple[dict[str, Any], str | None]:
     try:
         card = metadata_load(readme)
     except (yaml.YAMLError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        return {}, f"README.md front matter does not parse as YAML: {first_line}"
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        return {}, f"README.md front matter does not parse as YAML: {detail}"
     if card is None:
         return {}, "README.md has no front matter block (--- ... --- at the top)"
     return card, None

@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # run as `python scripts/spaces.py`: make `script
 
 from scripts.space_checks import validate
 from scripts.space_deploy import make_plan, mask, run_deploy
-from scripts.space_folder import REPO, SPACES_DIR, SpaceFolder, discover, select
+from scripts.space_folder import SPACES_DIR, SpaceFolder, discover, select
 
 # A change to any of these redeploys every Space: they decide how a Space is deployed.
 SHARED_DEPLOY_PATHS = (
@@ -35,31 +35,46 @@ SHARED_DEPLOY_PATHS = (
 TAG_PREFIX = "deployed/"
 
 
-def _git(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run git in the repository, capturing text output."""
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run git in `cwd`, capturing text output."""
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def work_tree(path: Path) -> Path:
+    """The top of the git work tree holding `path` (ValueError outside git)."""
+    top = _git(path, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise ValueError(f"{path} is not inside a git work tree: --changed needs git history")
+    return Path(top.stdout.strip())
 
 
 def change_reason(space: SpaceFolder, head: str) -> str | None:
-    """Why `space` needs deploying at `head`, or None when its deployed/<name> tag is current."""
+    """Why `space` needs deploying at `head`, or None when its deployed/<name> tag is current.
+
+    A Space is deployed when it has no tag yet, or when its folder or a shared deploy file
+    changed between the tag and `head`. It is never deployed when the tag already points at
+    `head` or a newer commit (a late run must not put older code back).
+    """
+    top = work_tree(space.path)
     tag = f"refs/tags/{TAG_PREFIX}{space.name}"
-    if _git("rev-parse", "-q", "--verify", f"{tag}^{{commit}}").returncode != 0:
+    if _git(top, "rev-parse", "-q", "--verify", f"{tag}^{{commit}}").returncode != 0:
         return "never deployed (no tag)"
-    if _git("merge-base", "--is-ancestor", head, tag).returncode == 0:
-        return None  # the tag is at `head` or a newer commit: never deploy older code over it
-    folder = f"spaces/{space.name}/"
-    diff = _git("diff", "--name-only", tag, head, "--", folder, *SHARED_DEPLOY_PATHS)
-    if diff.returncode != 0:
-        return f"cannot diff against the tag ({diff.stderr.strip()})"
-    changed = diff.stdout.split()
-    if not changed:
+    if _git(top, "merge-base", "--is-ancestor", head, tag).returncode == 0:
         return None
+    folder = f"{space.path.relative_to(top).as_posix()}/"
+    diff = _git(top, "diff", "--name-only", tag, head, "--", folder, *SHARED_DEPLOY_PATHS)
+    if diff.returncode != 0:
+        return f"cannot diff against the tag, deploying ({diff.stderr.strip()})"
+    changed = diff.stdout.split()
     shared = [f for f in changed if not f.startswith(folder)]
-    return f"shared deploy files changed: {', '.join(shared)}" if shared else "folder changed"
+    if shared:
+        return f"shared deploy files changed: {', '.join(shared)}"
+    return "folder changed" if changed else None
 
 
 def cmd_list(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
     """Print the Space folders as JSON (full records, or names for a workflow matrix)."""
+    spaces = select(spaces, args.name)
     if args.changed:
         kept = []
         for space in spaces:
@@ -78,7 +93,7 @@ def cmd_validate(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
     failed = 0
     for space in select(spaces, args.name):
         problems = validate(space)
-        label = f"spaces/{space.name}" if space.path.parent == SPACES_DIR else str(space.path)
+        label = space.summary()["path"]
         if problems:
             failed += 1
             print(f"✗ {label}: {len(problems)} problem(s)")
@@ -124,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     listing = sub.add_parser("list", help="the Space folders and their SDK, as JSON")
+    listing.add_argument("name", nargs="?", help="one Space folder, or 'all' (the default)")
     listing.add_argument("--names", action="store_true", help="a JSON array of names only")
     listing.add_argument(
         "--changed",
