@@ -40,8 +40,7 @@ RUNBOOK: list[Block] = [
         This runbook tells whoever is on duty what to do when one of the three Spaces of this
         monorepo (iris-gradio, sentiment-streamlit, rag-docker) misbehaves. It lists the severity
         levels, the first five minutes of any incident, one playbook per common failure, and the
-        post-incident review. Keep it next to the Space logs; every command in it is meant to be run
-        as written.
+        post-incident review.
         """,
     ),
     ("h2", "1. Severity levels"),
@@ -57,9 +56,8 @@ RUNBOOK: list[Block] = [
     (
         "p",
         """
-        When in doubt, declare the higher severity: downgrading later costs nothing, while a SEV1
-        handled as a SEV3 costs users. One person is the incident lead and owns communication;
-        everybody else works on the fix and reports to the lead.
+        When in doubt, declare the higher severity. One person is the incident lead and owns
+        communication; everybody else works on the fix and reports to the lead.
         """,
     ),
     ("h2", "2. The first five minutes"),
@@ -70,9 +68,9 @@ RUNBOOK: list[Block] = [
         error or Runtime error. 2. Open the Logs panel and switch between the Build and Container
         tabs. 3. Call the health endpoints from outside: GET /health must answer 200 as soon as the
         process serves HTTP, and GET /ready must answer 200 once the model (and for rag-docker the
-        FAISS index and the LLM) is loaded. 4. Note the time, the symptom and the last commit on the
-        Space repository in the incident channel. 5. Decide: roll back now, or diagnose first. If
-        the last deploy is less than an hour old, roll back first (section 4).
+        FAISS index and the LLM) is loaded. 4. Note the time, the symptom and the last commit in the
+        incident channel. 5. If the last deploy is less than an hour old, roll back first (section
+        4).
         """,
     ),
     ("h2", "3. Playbooks"),
@@ -86,8 +84,6 @@ RUNBOOK: list[Block] = [
         and exhausted the disk; llama-cpp-python compiling without cmake or a C++ compiler in the
         stage that builds it. Fixes: pin every requirement with ==, install torch from the CPU wheel
         index, and compile llama-cpp-python in a builder stage that has build-essential and cmake.
-        Reproduce locally with: DOCKER_BUILDKIT=0 docker build --network host -t test
-        spaces/rag-docker.
         """,
     ),
     ("h2", "3.2 Status 'Runtime error' or a restart loop"),
@@ -113,12 +109,11 @@ RUNBOOK: list[Block] = [
         For a missing, corrupt or foreign index (for example one built with another embedding
         model), rebuild it from the shipped collection with: python -m rag_app.ingest --index
         $RAG_INDEX_DIR knowledge/ . Because ingestion writes a new folder and renames it into place,
-        an interrupted ingest never damages the previous index; if the rebuilt index is wrong, the
-        previous folder can be restored. For the LLM, check LLM_MODEL_PATH, or LLM_REPO_ID and
-        LLM_FILENAME; unset them to fall back to the packaged SmolLM2-135M-Instruct.
+        an interrupted ingest never damages the previous index. For the LLM, check LLM_MODEL_PATH,
+        or LLM_REPO_ID and LLM_FILENAME; unset them to fall back to the packaged
+        SmolLM2-135M-Instruct.
         """,
     ),
-    ("break", ""),
     ("h2", "3.4 /ask answers 503: generation queue full"),
     (
         "p",
@@ -127,26 +122,13 @@ RUNBOOK: list[Block] = [
         fills and new /ask requests are refused with 503. This is the service protecting itself, not
         a crash: /search keeps working because it never touches the LLM. Confirm it on /metrics,
         where the 5xx count of the /ask handler climbs while /search stays at 2xx. Short-term
-        mitigations, from cheapest to most expensive: lower the answer length cap, lower top_k so
-        prompts are shorter and time to first token drops, move the Space to cpu-upgrade (8 vCPU),
-        or point the Space at a remote OpenAI-compatible backend by setting OPENAI_BASE_URL,
-        OPENAI_API_KEY (as a secret) and OPENAI_MODEL.
+        mitigations: lower the answer length cap, lower top_k so prompts are shorter and time to
+        first token drops, move the Space to cpu-upgrade (8 vCPU), or point the Space at a remote
+        OpenAI-compatible backend by setting OPENAI_BASE_URL, OPENAI_API_KEY (as a secret) and
+        OPENAI_MODEL.
         """,
     ),
-    ("h2", "3.5 Answers are wrong or invented"),
-    (
-        "p",
-        """
-        First separate retrieval from generation. Send the same question to POST /search: if the
-        right document is not in the top five results, the problem is retrieval (a changed chunking
-        setting, a different embedding model, a document missing from the index) and the retrieval
-        benchmark will show hit@5 below its 0.9 target. If the right chunk is retrieved but the
-        answer is still wrong, the problem is generation: a very small model mixes several chunks up
-        and invents details. Lower top_k, check the prompt still demands citations, and consider a
-        larger GGUF such as a Qwen2.5-0.5B-Instruct quantization.
-        """,
-    ),
-    ("h2", "3.6 A secret was exposed"),
+    ("h2", "3.5 A secret was exposed"),
     (
         "p",
         """
@@ -154,20 +136,19 @@ RUNBOOK: list[Block] = [
         even if it was visible for seconds. 1. Revoke it at the provider first (for a Hugging Face
         token: Settings, Access Tokens, Invalidate). 2. Create a new key with the least privilege
         needed. 3. Store the new value as a Space secret and as a GitHub Actions secret; the Space
-        restarts with it. 4. Search the provider's usage logs for calls made with the old key.
-        Rewriting git history is optional and comes last: it never un-leaks a key that was pushed.
+        restarts with it. Rewriting git history is optional and comes last: it never un-leaks a key
+        that was pushed.
         """,
     ),
     ("h2", "4. Rolling back"),
     (
         "p",
         """
-        Every deploy is a commit on the Space repository, so rolling back means committing the
-        previous good version again. Revert the faulty commit in this monorepo and redeploy, or
-        upload the previous version of the Space folder. Settings changed in the Space's Settings
-        tab are not part of git history: record them in the incident notes before changing them, so
-        they can be restored too. After a rollback, confirm /ready and one real request from outside
-        before declaring the incident mitigated.
+        Every deploy is a commit on the Space repository, so a rollback commits the previous good
+        version again. Revert the faulty commit in this monorepo and redeploy, or upload the
+        previous version of the Space folder. Settings changed in the Space's Settings tab are not
+        in git history: note them before changing them. After a rollback, confirm /ready and one
+        real request from outside before declaring the incident mitigated.
         """,
     ),
     ("h2", "5. After the incident"),
@@ -175,23 +156,10 @@ RUNBOOK: list[Block] = [
         "p",
         """
         Every SEV1 and SEV2 gets a written, blameless review within 5 working days. It contains a
-        timeline in UTC, the impact (how many users, how long), the root cause and the contributing
-        factors, what went well, and action items with an owner and a due date. At least one action
-        item must be a test or an alert that would have caught the problem earlier; an incident that
-        can happen again unnoticed is not closed.
+        timeline in UTC, the impact, the root cause, and action items with an owner and a due date.
+        At least one action item must be a test or an alert that would have caught the problem
+        earlier.
         """,
-    ),
-    (
-        "table",
-        [
-            ["Symptom", "Most likely cause", "Section"],
-            ["Build error", "unpinned or CUDA dependency", "3.1"],
-            ["Exit code 137", "out-of-memory kill", "3.2"],
-            ["Reachable locally, not on the Space", "bind address or app_port", "3.2"],
-            ["/ready 503 on rag-docker", "index or LLM not loaded", "3.3"],
-            ["/ask 503 under load", "generation queue full", "3.4"],
-            ["Confident wrong answers", "retrieval miss or small LLM", "3.5"],
-        ],
     ),
 ]
 
