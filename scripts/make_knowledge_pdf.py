@@ -4,10 +4,14 @@ Run from the repository root: ``python scripts/make_knowledge_pdf.py``. Writes
 ``spaces/rag-docker/knowledge/incident-runbook.pdf`` and
 ``spaces/rag-docker/knowledge/release-checklist.pdf``. The output is byte-stable
 (reportlab's invariant mode), so re-running it does not dirty the git tree.
+``--check`` instead verifies ``bench/rag_questions.jsonl`` against the collection: every
+source exists and every key phrase occurs in its source's text (PDFs read with pypdf).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 from reportlab import rl_config
@@ -26,7 +30,9 @@ from reportlab.platypus import (
 
 rl_config.invariant = 1
 
-KNOWLEDGE = Path(__file__).resolve().parents[1] / "spaces" / "rag-docker" / "knowledge"
+REPO = Path(__file__).resolve().parents[1]
+KNOWLEDGE = REPO / "spaces" / "rag-docker" / "knowledge"
+QUESTIONS = REPO / "bench" / "rag_questions.jsonl"
 
 # A document is a list of blocks: (h1 | h2 | p, text), ("table", rows), ("break", "").
 # Paragraph text is reflowed: runs of whitespace become single spaces.
@@ -331,8 +337,36 @@ def build(path: Path, blocks: list[Block], title: str) -> None:
     doc.build(story)
 
 
+def document_text(path: Path) -> str:
+    """The text of a collection file, whitespace-normalised and lower-cased."""
+    if path.suffix == ".pdf":
+        from pypdf import PdfReader
+
+        text = "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+    else:
+        text = path.read_text(encoding="utf-8")
+    return " ".join(text.split()).lower()
+
+
+def check_questions() -> int:
+    """Print every question whose source or key phrase is missing; return the count."""
+    texts = {p.name: document_text(p) for p in KNOWLEDGE.iterdir() if p.is_file()}
+    problems = 0
+    lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        item = json.loads(line)
+        text = texts.get(item["source"])
+        if text is None or item["key_phrase"].lower() not in text:
+            print(f"line {number}: {item}")
+            problems += 1
+    print(f"{len(lines)} questions over {len(texts)} documents, {problems} problems")
+    return problems
+
+
 def main() -> None:
-    """Write both PDFs into the knowledge folder."""
+    """Write both PDFs into the knowledge folder (or check the question set with --check)."""
+    if "--check" in sys.argv[1:]:
+        sys.exit(1 if check_questions() else 0)
     build(KNOWLEDGE / "incident-runbook.pdf", RUNBOOK, "Incident runbook")
     build(KNOWLEDGE / "release-checklist.pdf", CHECKLIST, "Release checklist and capacity notes")
     for name in ("incident-runbook.pdf", "release-checklist.pdf"):
