@@ -1,0 +1,106 @@
+"""The "Deploy your own copy" section: its commands run, its variable names are real settings."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SPACES = REPO / "spaces"
+HEADING = "## Deploy your own copy"
+PLATFORM_NAMES = {"HF_TOKEN"}  # read by huggingface_hub itself, not by a Space's settings
+
+
+def section() -> str:
+    """The section from README.md once it has moved there, else from docs/deploy.md."""
+    for path in (REPO / "README.md", REPO / "docs" / "deploy.md"):
+        text = path.read_text() if path.is_file() else ""
+        if HEADING in text:
+            body = text.split(HEADING, 1)[1]
+            return HEADING + re.split(r"\n## ", body, maxsplit=1)[0]
+    pytest.fail(f"no {HEADING!r} section in README.md or docs/deploy.md")
+
+
+def doc_commands() -> list[str]:
+    """The `python scripts/spaces.py ...` lines of the section's bash blocks, comments removed."""
+    blocks = re.findall(r"```bash\n(.*?)```", section(), flags=re.DOTALL)
+    lines = [line.split(" #", 1)[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line.startswith("python scripts/spaces.py")]
+
+
+def offline(command: str) -> bool:
+    """Commands that need no Hub: list, validate and a dry-run deploy."""
+    return " deploy " not in command or "--dry-run" in command
+
+
+def test_section_cites_the_spaces_overview_on_plans() -> None:
+    text = section()
+    assert "https://huggingface.co/docs/hub/spaces-overview" in text
+    assert "Static Spaces are free" in text
+    assert "require a paid plan to create" in text
+    for name in ("HF_TOKEN", "HF_OWNER", "Duplicate this Space"):
+        assert name in text
+
+
+@pytest.mark.parametrize("command", [c for c in doc_commands() if offline(c)])
+def test_documented_command_runs_as_written(command: str) -> None:
+    """Run the README's command as a new user would, with `python` being the dev venv's."""
+    folders = {p.name for p in SPACES.iterdir()}
+    for word in command.split():
+        if word in folders and not (SPACES / word / "README.md").is_file():
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"the README names spaces/{word}, which has no README.md")
+            pytest.skip(f"spaces/{word} is not complete yet (no README.md)")
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    result = subprocess.run(
+        command, shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if " list" in command or "--dry-run" in command:
+        json.loads(result.stdout)
+
+
+def settings_env_names(space: Path) -> set[str]:
+    """The environment variable names a Space's pydantic-settings class reads."""
+    (settings_file,) = space.glob("*_app/settings.py")
+    module = importlib.import_module(f"{settings_file.parent.name}.settings")
+    settings = module.Settings
+    prefix = settings.model_config.get("env_prefix", "")
+    names = set()
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+        names.add((alias or f"{prefix}{name}").upper())
+    return names
+
+
+def table_rows() -> dict[str, set[str]]:
+    """Space name -> the variable and secret names its row of the table mentions."""
+    rows = {}
+    for line in section().splitlines():
+        match = re.match(r"\| `([a-z0-9-]+)` \|(.*)", line)
+        if match:
+            rows[match.group(1)] = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", match.group(2)))
+    return rows
+
+
+def test_every_space_folder_has_a_row_in_the_table() -> None:
+    rows = table_rows()
+    for folder in SPACES.iterdir():
+        if (folder / "README.md").is_file():
+            assert folder.name in rows, f"spaces/{folder.name} is missing from the table"
+
+
+@pytest.mark.parametrize("name", sorted(table_rows()))
+def test_documented_variables_are_real_settings(name: str) -> None:
+    folder = SPACES / name
+    assert folder.is_dir(), f"the table names spaces/{name}, which does not exist"
+    unknown = table_rows()[name] - settings_env_names(folder) - PLATFORM_NAMES
+    assert not unknown, f"{name}: documented but not read by its settings: {sorted(unknown)}"
