@@ -84,7 +84,9 @@ def serve(
         try:
             wait_http(ready_url, timeout, proc)
         except (RuntimeError, TimeoutError) as exc:
-            raise AssertionError(f"{exc}\n--- server output ---\n{log.read_text()[-4000:]}") from exc
+            raise AssertionError(
+                f"{exc}\n--- server output ---\n{log.read_text()[-4000:]}"
+            ) from exc
         yield proc
     finally:
         if proc.poll() is None:
@@ -110,7 +112,9 @@ def _pip_find_links() -> list[Path]:
     """The folders pip is configured to find wheels in on this machine (torch's CPU wheel)."""
     out = subprocess.run(
         [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     return [Path(p) for p in out if Path(p).is_dir()]
 
@@ -129,6 +133,8 @@ def wheel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     with serve(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=folder, ready_url=f"http://127.0.0.1:{port}/", timeout=20,
+        cwd=folder,
+        ready_url=f"http://127.0.0.1:{port}/",
+        timeout=20,
     ):
         yield f"http://127.0.0.1:{port}/"

@@ -1,0 +1,1 @@
+"""The Iris Space: a scikit-learn classifier served by FastAPI with a mounted Gradio UI."""

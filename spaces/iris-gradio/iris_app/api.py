@@ -1,0 +1,107 @@
+"""The Iris HTTP API: schemas in, predictions out; the model is loaded once in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from iris_app.http_limits import BodySizeLimit
+from iris_app.model import IrisModel, Prediction
+from iris_app.schemas import BatchIn, BatchOut, Health, IrisFeatures, ModelInfo, PredictionOut
+from iris_app.settings import Settings, get_settings
+
+
+def get_model(request: Request) -> IrisModel:
+    """The model loaded at start-up; 503 until it is."""
+    model = getattr(request.app.state, "model", None)
+    if model is None:
+        raise HTTPException(status_code=503, detail="The model is not loaded yet.")
+    return model
+
+
+ModelDep = Annotated[IrisModel, Depends(get_model)]
+
+
+def _rows(items: list[IrisFeatures], features: tuple[str, ...]) -> np.ndarray:
+    return np.array([[getattr(item, f) for f in features] for item in items], dtype=np.float64)
+
+
+def _out(prediction: Prediction, version: str) -> PredictionOut:
+    return PredictionOut(
+        species=prediction.species, probabilities=prediction.probabilities, model_version=version
+    )
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 with one readable sentence naming each bad field, plus the errors field by field.
+
+    The offending input is not echoed back: it may be NaN, which JSON cannot carry.
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in exc.errors()
+    ]
+    fields = [".".join(str(p) for p in err["loc"] if p != "body") or "body" for err in detail]
+    message = "; ".join(f"{f}: {err['msg']}" for f, err in zip(fields, detail, strict=True))
+    return JSONResponse(
+        status_code=422, content={"message": f"Invalid request. {message}", "detail": detail}
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app; `app.state.model` is set while the lifespan runs."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.model = IrisModel.load(settings.model_path, settings.metadata_path)
+        yield
+        app.state.model = None
+
+    app = FastAPI(
+        title="Iris classifier",
+        summary="Predict an iris species from four measurements in centimetres.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if settings.metrics:
+        # One registry per app, so that apps built side by side (tests) never share counters.
+        registry = CollectorRegistry()
+        Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
+
+    @app.post("/predict", tags=["predict"])
+    async def predict(features: IrisFeatures, model: ModelDep) -> PredictionOut:
+        """Predict the species of one flower."""
+        return _out(model.predict(_rows([features], model.features))[0], model.version)
+
+    @app.post("/predict/batch", tags=["predict"])
+    async def predict_batch(batch: BatchIn, model: ModelDep) -> BatchOut:
+        """Predict many flowers at once, in order."""
+        predictions = model.predict(_rows(batch.items, model.features))
+        return BatchOut(predictions=[_out(p, model.version) for p in predictions])
+
+    @app.get("/health", tags=["ops"])
+    async def health(model: ModelDep) -> Health:
+        """200 once the model is loaded."""
+        return Health(status="ok", model_version=model.version)
+
+    @app.get("/model", tags=["ops"])
+    async def model_info(model: ModelDep) -> ModelInfo:
+        """The model's metadata and metrics."""
+        meta: dict[str, Any] = model.meta
+        return ModelInfo(**meta)
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,98 @@
+"""Request and response bodies of the Iris API, with the constraints of real flowers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iris_app.data import UNIT
+
+MAX_BATCH = 1000
+
+SETOSA = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}
+VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
+
+
+def _measure(what: str, upper: float, example: float) -> object:
+    """A finite, positive length in cm below a bound no real iris reaches."""
+    return Field(
+        gt=0,
+        le=upper,
+        allow_inf_nan=False,
+        strict=True,
+        description=f"{what} in {UNIT} (0 < value ≤ {upper:g}).",
+        examples=[example],
+    )
+
+
+class IrisFeatures(BaseModel):
+    """One flower's four measurements, in centimetres."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SETOSA, VIRGINICA]})
+
+    sepal_length: Annotated[float, _measure("Sepal length", 15, 5.1)]
+    sepal_width: Annotated[float, _measure("Sepal width", 10, 3.5)]
+    petal_length: Annotated[float, _measure("Petal length", 15, 1.4)]
+    petal_width: Annotated[float, _measure("Petal width", 10, 0.2)]
+
+
+class PredictionOut(BaseModel):
+    """The most likely species, each species' probability and the model that answered."""
+
+    model_config = ConfigDict(
+        protected_namespaces=(),
+        json_schema_extra={
+            "examples": [
+                {
+                    "species": "setosa",
+                    "probabilities": {"setosa": 0.98, "versicolor": 0.02, "virginica": 0.0},
+                    "model_version": "logistic_regression-0123456789",
+                }
+            ]
+        },
+    )
+
+    species: str = Field(description="The predicted species.")
+    probabilities: dict[str, float] = Field(description="Probability of each species (sum 1).")
+    model_version: str = Field(description="Version of the model that made the prediction.")
+
+
+class BatchIn(BaseModel):
+    """Up to 1000 flowers, predicted in one call."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"items": [SETOSA, VIRGINICA]}]}
+    )
+
+    items: list[IrisFeatures] = Field(
+        min_length=1, max_length=MAX_BATCH, description="The flowers."
+    )
+
+
+class BatchOut(BaseModel):
+    """One prediction per item, in the order given."""
+
+    predictions: list[PredictionOut]
+
+
+class ModelInfo(BaseModel):
+    """The model's metadata: features with units, classes, metrics and library versions."""
+
+    model_config = ConfigDict(protected_namespaces=(), extra="allow")
+
+    model_version: str
+    model_name: str
+    features: list[dict[str, float | str]]
+    classes: list[str]
+    metrics: dict[str, object]
+    versions: dict[str, str]
+
+
+class Health(BaseModel):
+    """Liveness with the loaded model's version."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    status: str = Field(examples=["ok"])
+    model_version: str | None = None
