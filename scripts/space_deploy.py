@@ -103,7 +103,7 @@ def git_revision() -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def run_deploy(plan: DeployPlan, token: str, timeout: float) -> int:
+def run_deploy(plan: DeployPlan, token: str, timeout: float, poll: float = 10) -> int:
     """Create, upload, wait, smoke-test. Returns the process exit code; never prints the token."""
     from huggingface_hub import HfApi
 
@@ -122,7 +122,7 @@ def run_deploy(plan: DeployPlan, token: str, timeout: float) -> int:
         )
         print(f"uploaded {len(plan.upload)} files: {commit.commit_url}")
         step = "wait for the Space"
-        stage = wait_until_settled(api, plan.repo_id, commit.oid, timeout)
+        stage = wait_until_settled(api, plan.repo_id, commit.oid, timeout, poll)
         if stage != "RUNNING":
             print(f"error: {plan.repo_id} ended in stage {stage}", file=sys.stderr)
             print_logs(api, plan.repo_id, build=stage != "RUNTIME_ERROR")
@@ -130,7 +130,7 @@ def run_deploy(plan: DeployPlan, token: str, timeout: float) -> int:
         step = "smoke-test the Space"
         host = api.space_info(plan.repo_id).host or space_host(plan.repo_id)
         host = host if host.startswith("http") else f"https://{host}"
-        smoke_test(plan, token, host, timeout=min(timeout, 300))
+        smoke_test(plan, token, host, timeout=min(timeout, 300), poll=poll)
     except Exception as exc:  # every Hub or HTTP failure ends here, token masked
         print(f"error: could not {step} {plan.repo_id}: {mask(str(exc), token)}", file=sys.stderr)
         return 1
@@ -138,7 +138,7 @@ def run_deploy(plan: DeployPlan, token: str, timeout: float) -> int:
     return 0
 
 
-def wait_until_settled(api: Any, repo_id: str, sha: str, timeout: float) -> str:
+def wait_until_settled(api: Any, repo_id: str, sha: str, timeout: float, poll: float) -> str:
     """Poll get_space_runtime until this commit's build has settled; return the final stage.
 
     Right after an upload the runtime can still report the previous commit as RUNNING, so a
@@ -156,7 +156,7 @@ def wait_until_settled(api: Any, repo_id: str, sha: str, timeout: float) -> str:
         current = runtime_sha == sha if runtime_sha else seen_build or time.monotonic() - start > 60
         if stage in ERROR_STAGES or (stage == "RUNNING" and current):
             return stage
-        time.sleep(10)
+        time.sleep(poll)
     raise TimeoutError(f"{repo_id} did not settle within {timeout:.0f} s")
 
 
@@ -172,7 +172,7 @@ def print_logs(api: Any, repo_id: str, build: bool, last: int = 200) -> None:
     print("".join(lines[-last:]), file=sys.stderr)
 
 
-def smoke_test(plan: DeployPlan, token: str, host: str, timeout: float) -> None:
+def smoke_test(plan: DeployPlan, token: str, host: str, timeout: float, poll: float) -> None:
     """Check the running Space answers: HTTP 200 on its health path, or a Gradio API listing."""
     deadline = time.monotonic() + timeout
     while True:
@@ -187,7 +187,7 @@ def smoke_test(plan: DeployPlan, token: str, host: str, timeout: float) -> None:
         except Exception:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(10)
+            time.sleep(poll)
 
 
 def _http_smoke(url: str, token: str) -> None:

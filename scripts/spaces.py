@@ -122,7 +122,7 @@ def cmd_deploy(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
         print("error: HF_TOKEN is not set (a write token is needed to deploy)", file=sys.stderr)
         return 2
     try:
-        return run_deploy(plan, token, timeout=args.timeout)
+        return run_deploy(plan, token, timeout=args.timeout, poll=args.poll)
     except KeyboardInterrupt:
         return 130
     except BaseException as exc:  # last guard: no traceback can echo the token
@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
     deploy.add_argument(
         "--timeout", type=float, default=1800, help="seconds to wait for the Space to run"
+    )
+    deploy.add_argument(
+        "--poll", type=float, default=10, help="seconds between two looks at the Space's stage"
     )
     deploy.add_argument(
         "--skip-validation", action="store_true", help="deploy without running validate first"
