@@ -211,9 +211,19 @@ def _user_at_start(stage: list[tuple[str, str]]) -> str | None:
 
 
 def check_self_contained(space: SpaceFolder) -> list[str]:
-    """The Python code imports only the stdlib, installed packages and modules of the folder."""
+    """The Python code imports only the stdlib, installed packages and modules of the folder.
+
+    Importing a module the repository defines elsewhere (another Space's package, `scripts`,
+    `bench`...) is always a problem. An import nothing provides is one too, but only when the
+    Space's own requirements are installed here: in a lean deploy environment it cannot be told
+    from a package that is simply not installed.
+    """
     files = [f for f in upload_files(space.path) if f.endswith(".py")]
     local = local_modules(files)
+    elsewhere = {
+        name: where for name, where in repo_modules(space.path).items() if name not in local
+    }
+    strict = requirements_installed(space.path / "requirements.txt")
     problems = []
     for rel in files:
         try:
@@ -221,7 +231,19 @@ def check_self_contained(space: SpaceFolder) -> list[str]:
         except SyntaxError as exc:
             problems.append(f"{rel}:{exc.lineno}: does not parse: {exc.msg}")
             continue
-        problems += _import_problems(rel, tree, local)
+        problems += _relative_import_problems(rel, tree)
+        for lineno, name in _absolute_imports(tree):
+            top = name.split(".")[0]
+            if top in elsewhere:
+                problems.append(
+                    f"{rel}:{lineno}: imports {name!r} from {elsewhere[top]}, outside the folder "
+                    "(a duplicated Space would not have it)"
+                )
+            elif strict and not _known_module(top, local):
+                problems.append(
+                    f"{rel}:{lineno}: imports {name!r}, which is neither in this folder, "
+                    "the standard library nor an installed package"
+                )
         problems += _sys_path_problems(rel, tree)
     return problems
 
@@ -235,36 +257,61 @@ def local_modules(files: list[str]) -> set[str]:
     return names
 
 
+def repo_modules(folder: Path) -> dict[str, str]:
+    """Top-level modules defined around the folder: repository root, spaces/*, sibling folders."""
+    roots = [REPO, *sorted((REPO / "spaces").glob("*/")), *sorted(folder.parent.glob("*/"))]
+    found: dict[str, str] = {}
+    for root in roots:
+        if root.resolve() == folder.resolve() or not root.is_dir():
+            continue
+        for entry in sorted(root.iterdir()):
+            if entry.suffix == ".py" or (entry / "__init__.py").is_file():
+                where = entry.relative_to(REPO) if entry.is_relative_to(REPO) else entry
+                found.setdefault(entry.stem if entry.is_file() else entry.name, str(where))
+    return found
+
+
 @cache
 def installed_modules() -> frozenset[str]:
     """Top-level import names provided by the installed distributions of this environment."""
     return frozenset(importlib.metadata.packages_distributions())
 
 
-def _import_problems(rel: str, tree: ast.AST, local: set[str]) -> list[str]:
-    """Absolute imports of unknown top-level modules; relative imports above the folder root."""
-    depth = rel.count("/")
-    problems = []
+def _known_module(top: str, local: set[str]) -> bool:
+    """True when the stdlib, the folder or an installed distribution provides `top`."""
+    return top in sys.stdlib_module_names or top in local or top in installed_modules()
+
+
+def requirements_installed(path: Path) -> bool:
+    """True when every distribution of a requirements file is installed in this environment."""
+    for name in requirement_pins(path):
+        try:
+            importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+    return True
+
+
+def _absolute_imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, dotted name) of every absolute import."""
+    found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level:
-            if node.level > depth:
-                problems.append(
-                    f"{rel}:{node.lineno}: relative import climbs above the folder root "
-                    f"({'.' * node.level}{node.module or ''})"
-                )
-            continue
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-        if isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        for name in names:
-            top = name.split(".")[0]
-            known = top in sys.stdlib_module_names or top in local or top in installed_modules()
-            if not known:
-                problems.append(
-                    f"{rel}:{node.lineno}: imports {name!r}, which is neither in this folder, "
-                    "the standard library nor an installed package (code from outside the folder?)"
-                )
-    return problems
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _relative_import_problems(rel: str, tree: ast.AST) -> list[str]:
+    """Relative imports that climb above the folder root."""
+    depth = rel.count("/")
+    return [
+        f"{rel}:{node.lineno}: relative import climbs above the folder root "
+        f"({'.' * node.level}{node.module or ''})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level > depth
+    ]
 
 
 SYS_PATH_CALLS = {"insert", "append", "extend"}

@@ -42,8 +42,9 @@ BROKEN = {
     "bad-expose": "does not EXPOSE app_port 7860",
     "bad-root-user": "runs as root (USER root)",
     "bad-no-user": "has no USER instruction",
-    "bad-import-outside": "imports 'iris_app.model'",
-    "bad-import-repo": "imports 'bench.loadgen'",
+    "bad-import-outside": "imports 'iris_app.model' from spaces/iris-gradio/iris_app, outside",
+    "bad-import-repo": "imports 'bench.loadgen' from bench, outside the folder",
+    "bad-import-unknown": "imports 'sentiment_helpers_nowhere', which is neither in this folder",
     "bad-relative-import": "relative import climbs above the folder root",
     "bad-sys-path": "to sys.path, outside the folder",
 }
@@ -163,6 +164,18 @@ def test_file_over_10_mb_fails_unless_it_is_an_ignored_build_output(tmp_path: Pa
     (folder / "model").mkdir()
     (folder / "weights.bin").rename(folder / "model" / "weights.bin")  # .gitignore: model/
     assert validate(load_space(folder)) == []
+
+
+def test_lean_environment_still_catches_repository_imports(tmp_path: Path) -> None:
+    """Where the Space's packages are not installed (the deploy job), unknown imports cannot be
+    judged, but imports of the repository's own code still fail."""
+    for name in ("bad-import-unknown", "bad-import-outside"):
+        folder = copy_fixture(name, tmp_path)
+        with (folder / "requirements.txt").open("a") as out:
+            out.write("a-distribution-not-installed-here==1.0.0\n")
+    assert validate(load_space(tmp_path / "bad-import-unknown")) == []
+    (problem,) = validate(load_space(tmp_path / "bad-import-outside"))
+    assert "imports 'iris_app.model' from spaces/iris-gradio/iris_app" in problem
 
 
 def test_folder_name_must_be_a_valid_space_name(tmp_path: Path) -> None:
