@@ -10,10 +10,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,6 +42,7 @@ class HubState:
         self.validated: list[str] = []
         self.auth: set[str] = set()
         self.health_hits = 0
+        self.host = ""  # where space_info says the Space is served; set by the hub fixture
         self.lock = threading.Lock()
 
     def next_stage(self) -> str:
@@ -93,7 +97,7 @@ def make_handler(state: HubState, port: int) -> type[BaseHTTPRequestHandler]:
                 return self.reply(200, events.encode(), "text/event-stream")
             if path.startswith("/api/spaces/"):
                 repo_id = path.removeprefix("/api/spaces/")
-                return self.reply(200, {"id": repo_id, "host": f"http://127.0.0.1:{port}/app"})
+                return self.reply(200, {"id": repo_id, "host": state.host, "private": False})
             return self.reply(404, {"error": f"stand-in Hub has no GET {path}"})
 
         def do_POST(self) -> None:
@@ -142,6 +146,7 @@ def hub(request: pytest.FixtureRequest) -> Iterator[tuple[HubState, str]]:
     """A running stand-in Hub; its runtime stages come from the test's parameter."""
     port = free_port()
     state = HubState(list(request.param))
+    state.host = f"http://127.0.0.1:{port}/app"
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(state, port))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -204,4 +209,52 @@ def test_build_error_prints_the_logs_and_exits_1(hub: tuple[HubState, str]) -> N
     assert "ended in stage BUILD_ERROR" in result.stderr
     assert "build step 2: pip install failed" in result.stderr
     assert state.health_hits == 0
+    assert TOKEN not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def gradio_space(tmp_path: Path) -> Iterator[str]:
+    """The good-gradio fixture served for real by Gradio on loopback, as the Space would run it."""
+    folder = tmp_path / "good-gradio"
+    shutil.copytree(FIXTURES / "good-gradio", folder)
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = (tmp_path / "gradio.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "gradio.log").read_text()
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "gradio did not start in 120 s"
+                time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hub", [["BUILDING", "RUNNING"]], indirect=True)
+def test_gradio_space_is_smoke_tested_with_gradio_client(
+    hub: tuple[HubState, str], gradio_space: str
+) -> None:
+    state, endpoint = hub
+    state.host = gradio_space  # space_info answers with the real Gradio server's address
+    result = deploy(endpoint, "good-gradio")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert state.created[0]["sdk"] == "gradio"
+    assert "smoke test passed: gradio_client.Client('tester/good-gradio')" in result.stdout
     assert TOKEN not in result.stdout + result.stderr
