@@ -25,10 +25,7 @@ from scripts.space_folder import SPACES_DIR, SpaceFolder, discover, select
 
 # A change to any of these redeploys every Space: they decide how a Space is deployed.
 SHARED_DEPLOY_PATHS = (
-    "scripts/spaces.py",
-    "scripts/space_checks.py",
-    "scripts/space_deploy.py",
-    "scripts/space_folder.py",
+    "scripts/space*.py",  # git pathspec: spaces.py and every space_*.py helper
     "scripts/requirements-deploy.txt",
     ".github/workflows/deploy.yml",
 )

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from huggingface_hub import RepoCard
 
-from scripts import space_checks
 from scripts.space_checks import CARD_CHECKS, FOLDER_CHECKS, SDKS, validate
 from scripts.space_deploy import health_path, mask
 from scripts.space_folder import discover, is_dev_only, load_space
+from scripts.space_requirements import dev_gradio_version, requirement_pins
 from scripts.spaces import change_reason
 
 REPO = Path(__file__).resolve().parents[2]
@@ -186,8 +186,8 @@ def test_folder_name_must_be_a_valid_space_name(tmp_path: Path) -> None:
 
 
 def test_gradio_pin_comes_from_the_development_requirements() -> None:
-    pins = space_checks.requirement_pins(REPO / "requirements-dev.txt")
-    assert space_checks.dev_gradio_version() == pins["gradio"]
+    pins = requirement_pins(REPO / "requirements-dev.txt")
+    assert dev_gradio_version() == pins["gradio"]
     assert pins["gradio"] == version("gradio")  # the installed dev environment agrees
 
 
@@ -341,6 +341,10 @@ def test_changed_spaces_follow_their_deployed_tags(tmp_path: Path) -> None:
     commit_file(repo, ".github/workflows/deploy.yml", "name: Deploy\n")
     shared = "shared deploy files changed: .github/workflows/deploy.yml"
     assert changed(repo) == {"a": shared, "b": shared}
+    commit_file(repo, "scripts/space_newhelper.py", "HELPER = 1\n")
+    commit_file(repo, "scripts/unrelated_tool.py", "TOOL = 1\n")
+    helper = f"{shared}, scripts/space_newhelper.py"
+    assert changed(repo) == {"a": helper, "b": helper}
 
     head = git(repo, "rev-parse", "HEAD")
     git(repo, "tag", "-f", "deployed/a", head)
