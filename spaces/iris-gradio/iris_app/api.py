@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from iris_app.batching import MicroBatcher
 from iris_app.http_limits import BodySizeLimit
 from iris_app.model import IrisModel, Prediction
 from iris_app.schemas import BatchIn, BatchOut, Health, IrisFeatures, ModelInfo, PredictionOut
@@ -62,9 +64,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.model = IrisModel.load(settings.model_path, settings.metadata_path)
+        model = IrisModel.load(settings.model_path, settings.metadata_path)
+        app.state.batcher = MicroBatcher(model.predict, max_batch=settings.max_batch)
+        app.state.batcher.start()
+        app.state.model = model
         yield
         app.state.model = None
+        await app.state.batcher.stop()
 
     app = FastAPI(
         title="Iris classifier",
@@ -80,14 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
 
     @app.post("/predict", tags=["predict"])
-    async def predict(features: IrisFeatures, model: ModelDep) -> PredictionOut:
-        """Predict the species of one flower."""
-        return _out(model.predict(_rows([features], model.features))[0], model.version)
+    async def predict(features: IrisFeatures, model: ModelDep, request: Request) -> PredictionOut:
+        """Predict the species of one flower (concurrent requests share one model call)."""
+        batcher: MicroBatcher[Prediction] = request.app.state.batcher
+        return _out(await batcher.submit(_rows([features], model.features)), model.version)
 
     @app.post("/predict/batch", tags=["predict"])
     async def predict_batch(batch: BatchIn, model: ModelDep) -> BatchOut:
         """Predict many flowers at once, in order."""
-        predictions = model.predict(_rows(batch.items, model.features))
+        predictions = await run_in_threadpool(model.predict, _rows(batch.items, model.features))
         return BatchOut(predictions=[_out(p, model.version) for p in predictions])
 
     @app.get("/health", tags=["ops"])

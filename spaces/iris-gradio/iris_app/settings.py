@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
     )
+    max_batch: int = Field(
+        64, ge=1, le=1000, description="Most concurrent /predict requests served by one model call."
+    )
     host: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
     port: int = Field(
         7860, validation_alias="PORT", description="Port (PORT, as Spaces and most hosts set it)."
