@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 
@@ -22,11 +23,16 @@ def client() -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="session")
-def space_url() -> Iterator[str]:
-    """The whole Space (API + Gradio) started as `python app.py` on a free port."""
+def space_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The whole Space (API + Gradio) started as `python app.py` on a free port.
+
+    It runs from a copy of the folder outside the repository, as "Duplicate this Space" would
+    have it, so an import of anything outside the folder fails here.
+    """
+    copy = tmp_path_factory.mktemp("space") / SPACE.name
+    shutil.copytree(SPACE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serve(
-        [sys.executable, "app.py"], cwd=SPACE, env={"PORT": str(port)}, ready_url=f"{url}/health"
-    ):
+    env = {"PORT": str(port), "PYTHONPATH": ""}
+    with serve([sys.executable, "app.py"], cwd=copy, env=env, ready_url=f"{url}/health"):
         yield url
