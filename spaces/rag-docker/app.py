@@ -1,0 +1,28 @@
+"""The Space's entry point: the FastAPI API with the Gradio UI mounted at /, served by uvicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr
+import uvicorn
+
+from rag_app.api import create_app
+from rag_app.index import IndexLoadError, check_index
+from rag_app.service import RagService
+from rag_app.settings import get_settings
+from rag_app.ui import build_ui
+
+settings = get_settings()
+service = RagService(settings)
+app = gr.mount_gradio_app(create_app(service), build_ui(service), path="/", ssr_mode=False)
+
+if __name__ == "__main__":
+    try:  # a missing, corrupt or foreign index stops here with one clear line, not a traceback
+        check_index(settings.rag_index_dir, settings.embedding_name)
+    except IndexLoadError as exc:
+        sys.exit(f"error: {exc}")
+    uvicorn.run(app, host="0.0.0.0", port=settings.port)

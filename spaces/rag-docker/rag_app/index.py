@@ -1,0 +1,274 @@
+"""The FAISS vector store on disk: load, search, add chunks, and save atomically with a manifest.
+
+Layout of RAG_INDEX_DIR::
+
+    current -> gen-<n>          a symlink, swapped atomically (os.replace) after each save
+    gen-<n>/index.faiss         the vectors (inner product of normalised vectors = cosine)
+    gen-<n>/index.pkl           LangChain's docstore (chunk text and metadata)
+    gen-<n>/manifest.json       embedding model, dimension, documents and their chunk ids
+
+A crash at any point of a save leaves `current` pointing at the previous complete generation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.embeddings import Embeddings
+
+FORMAT = 1
+CURRENT = "current"
+
+
+class IndexLoadError(RuntimeError):
+    """The index is missing, corrupt, or was built with another embedding model."""
+
+
+@dataclass
+class DocRecord:
+    """One ingested document."""
+
+    source: str
+    sha256: str
+    chunks: int
+    pages: int | None
+    chunk_ids: list[str]
+    added_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Manifest:
+    """What an index holds and how it was built."""
+
+    embedding_model: str
+    dim: int
+    documents: list[DocRecord] = field(default_factory=list)
+    distance: str = "cosine"
+    format: int = FORMAT
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(d.chunks for d in self.documents)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        raw = json.loads(text)
+        docs = [DocRecord(**d) for d in raw.pop("documents", [])]
+        return cls(documents=docs, **raw)
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk."""
+
+    source: str
+    page: int | None
+    chunk_id: str
+    text: str
+    score: float
+
+
+def read_manifest(index_dir: Path, embedding_name: str | None = None) -> Manifest:
+    """Validate the files of the current generation; raise IndexLoadError with a remedy."""
+    rebuild = f"build it with: python -m rag_app.ingest --index {index_dir} <files or folders>"
+    current = index_dir / CURRENT
+    if not current.exists():
+        raise IndexLoadError(f"no index at {index_dir} (no '{CURRENT}' generation): {rebuild}")
+    try:
+        manifest = Manifest.from_json((current / "manifest.json").read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        raise IndexLoadError(
+            f"the index at {index_dir} is corrupt (manifest.json unreadable: {exc}); "
+            f"delete it and {rebuild}"
+        ) from exc
+    if manifest.format != FORMAT:
+        raise IndexLoadError(f"index format {manifest.format} at {index_dir}, expected {FORMAT}")
+    if embedding_name is not None and manifest.embedding_model != embedding_name:
+        raise IndexLoadError(
+            f"the index at {index_dir} was built with embedding model "
+            f"'{manifest.embedding_model}' (dim {manifest.dim}), but EMBEDDING_MODEL is "
+            f"'{embedding_name}'; rebuild it with --rebuild or set EMBEDDING_MODEL to match"
+        )
+    for name in ("index.faiss", "index.pkl"):
+        if not (current / name).is_file():
+            raise IndexLoadError(f"the index at {index_dir} is corrupt: {name} is missing")
+    return manifest
+
+
+def check_index(index_dir: Path, embedding_name: str) -> Manifest:
+    """Cheap start-up check: manifest, model name, and the FAISS file's size and dimension."""
+    import faiss
+
+    manifest = read_manifest(index_dir, embedding_name)
+    try:
+        raw = faiss.read_index(str(index_dir / CURRENT / "index.faiss"))
+    except RuntimeError as exc:
+        raise IndexLoadError(
+            f"the index at {index_dir} is corrupt: index.faiss unreadable"
+        ) from exc
+    if raw.d != manifest.dim or raw.ntotal != manifest.chunk_count:
+        raise IndexLoadError(
+            f"the index at {index_dir} is corrupt: index.faiss holds {raw.ntotal} vectors of "
+            f"dim {raw.d}, the manifest says {manifest.chunk_count} of dim {manifest.dim}"
+        )
+    return manifest
+
+
+class RagIndex:
+    """A FAISS store plus its manifest; thread-safe search and add."""
+
+    def __init__(self, store: FAISS, manifest: Manifest, embeddings: Embeddings) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.embeddings = embeddings
+        self.lock = threading.RLock()
+
+    @classmethod
+    def create(cls, embeddings: Embeddings, embedding_name: str) -> RagIndex:
+        """An empty index whose dimension is probed from the embedding model."""
+        import faiss
+        from langchain_community.docstore.in_memory import InMemoryDocstore
+        from langchain_community.vectorstores import FAISS
+        from langchain_community.vectorstores.utils import DistanceStrategy
+
+        dim = len(embeddings.embed_query("dimension probe"))
+        store = FAISS(
+            embeddings,
+            faiss.IndexFlatIP(dim),
+            InMemoryDocstore(),
+            {},
+            distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+        )
+        return cls(store, Manifest(embedding_model=embedding_name, dim=dim), embeddings)
+
+    @classmethod
+    def load(cls, index_dir: Path, embeddings: Embeddings, embedding_name: str) -> RagIndex:
+        """Load the current generation; IndexLoadError if it is missing, corrupt or foreign."""
+        from langchain_community.vectorstores import FAISS
+        from langchain_community.vectorstores.utils import DistanceStrategy
+
+        manifest = check_index(index_dir, embedding_name)
+        try:
+            store = FAISS.load_local(
+                str(index_dir / CURRENT),
+                embeddings,
+                allow_dangerous_deserialization=True,  # our own file, written by save()
+                distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
+            )
+        except Exception as exc:  # pickle, EOF, attribute errors: all mean corrupt
+            raise IndexLoadError(f"the index at {index_dir} is corrupt: {exc!r}") from exc
+        dim = len(embeddings.embed_query("dimension probe"))
+        if dim != manifest.dim:
+            raise IndexLoadError(
+                f"the index at {index_dir} has dimension {manifest.dim}, the embedding model "
+                f"gives {dim}: rebuild it"
+            )
+        return cls(store, manifest, embeddings)
+
+    @property
+    def size(self) -> int:
+        """Number of chunks."""
+        return self.store.index.ntotal
+
+    def known(self, sha256: str) -> DocRecord | None:
+        """The document with this content hash, if the index holds it."""
+        return next((d for d in self.manifest.documents if d.sha256 == sha256), None)
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        """The k chunks nearest to the query, best first, score = cosine similarity."""
+        vector = self.embeddings.embed_query(query)
+        return self.search_vector(vector, k)
+
+    def search_vector(self, vector: list[float], k: int) -> list[Hit]:
+        """Search by an already computed query embedding."""
+        with self.lock:
+            pairs = self.store.similarity_search_with_score_by_vector(vector, k=k)
+        return [
+            Hit(
+                source=doc.metadata["source"],
+                page=doc.metadata.get("page"),
+                chunk_id=doc.metadata["chunk_id"],
+                text=doc.page_content,
+                score=round(float(score), 4),
+            )
+            for doc, score in pairs
+        ]
+
+    def add(
+        self,
+        record: DocRecord,
+        texts: list[str],
+        vectors: list[list[float]],
+        metadatas: list[dict[str, Any]],
+    ) -> None:
+        """Add one document's chunks; a document with the same source is replaced."""
+        with self.lock:
+            stale = [d for d in self.manifest.documents if d.source == record.source]
+            for old in stale:
+                self.store.delete(old.chunk_ids)
+                self.manifest.documents.remove(old)
+            self.store.add_embeddings(
+                list(zip(texts, vectors, strict=True)), metadatas=metadatas, ids=record.chunk_ids
+            )
+            self.manifest.documents.append(record)
+
+    def save(self, index_dir: Path) -> Path:
+        """Write a new generation, then swap `current` to it; returns the generation folder."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.time_ns()}"
+        tmp = index_dir / f".tmp-{name}"
+        with self.lock:
+            self.store.save_local(str(tmp))
+            (tmp / "manifest.json").write_text(self.manifest.to_json())
+        for path in tmp.iterdir():
+            _fsync(path)
+        final = index_dir / name
+        os.replace(tmp, final)
+        link = index_dir / f".{CURRENT}-{name}"
+        link.symlink_to(name)
+        os.replace(link, index_dir / CURRENT)  # atomic: readers see old or new, never neither
+        _fsync(index_dir)
+        _prune(index_dir, keep=name)
+        return final
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(index_dir: Path, keep: str) -> None:
+    """Remove older generations and leftovers of interrupted saves."""
+    for path in index_dir.iterdir():
+        if path.name in (keep, CURRENT):
+            continue
+        if path.is_symlink():
+            path.unlink()
+        elif path.name.startswith(("gen-", ".tmp-gen-")):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def load_embeddings(model: str) -> Embeddings:
+    """Sentence-transformers embeddings through langchain-huggingface, normalised for cosine."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    return HuggingFaceEmbeddings(
+        model_name=model,
+        model_kwargs={"device": "cpu"},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": 32},
+    )

@@ -1,0 +1,179 @@
+"""Ingest files into the index: `python -m rag_app.ingest --index DIR PATH...` (files or folders).
+
+LangChain loaders (TextLoader, PyPDFLoader) -> RecursiveCharacterTextSplitter -> embeddings ->
+FAISS. Documents already held (same SHA-256) are skipped; the index is saved atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from rag_app.index import DocRecord, IndexLoadError, RagIndex, load_embeddings
+from rag_app.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+SUPPORTED = (".md", ".txt", ".pdf")
+BATCH = 32
+
+
+class DocumentError(ValueError):
+    """A file that cannot be ingested: wrong type, unreadable, malformed or without text."""
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file."""
+
+    source: str
+    sha256: str
+    status: str  # "added", "replaced" or "skipped"
+    chunks: int
+
+
+def find_files(paths: list[Path]) -> list[Path]:
+    """Files to ingest: the files given, and the supported files under the folders given."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DocumentError(f"{path}: no such file or folder")
+    return found
+
+
+def load_documents(path: Path, source: str) -> list[Document]:
+    """Load one file as LangChain documents (one per PDF page) with source and page metadata."""
+    from langchain_community.document_loaders import PyPDFLoader, TextLoader
+
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED:
+        raise DocumentError(f"{source}: unsupported type '{suffix}', expected one of {SUPPORTED}")
+    is_pdf = suffix == ".pdf"
+    loader = PyPDFLoader(str(path)) if is_pdf else TextLoader(str(path), encoding="utf-8")
+    try:
+        docs = loader.load()
+    except Exception as exc:  # pypdf and decoders raise many types for malformed files
+        reason = str(exc).split("\n")[0] or type(exc).__name__
+        raise DocumentError(f"{source}: not a readable {suffix[1:]} file ({reason})") from exc
+    docs = [d for d in docs if d.page_content.strip()]
+    if not docs:
+        raise DocumentError(f"{source}: no text found in the file")
+    for doc in docs:
+        page = doc.metadata.get("page")
+        doc.metadata = {"source": source, "page": page + 1 if is_pdf else None}
+    return docs
+
+
+def split_documents(docs: list[Document], sha256: str, settings: Settings) -> list[Document]:
+    """Chunks with a stable id `<sha256 prefix>-<n>`, keeping source and page."""
+    from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
+
+    kwargs = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
+    if docs[0].metadata["source"].lower().endswith(".md"):
+        splitter = RecursiveCharacterTextSplitter.from_language(Language.MARKDOWN, **kwargs)
+    else:
+        splitter = RecursiveCharacterTextSplitter(**kwargs)
+    chunks = [c for c in splitter.split_documents(docs) if c.page_content.strip()]
+    for n, chunk in enumerate(chunks):
+        chunk.metadata["chunk_id"] = f"{sha256[:12]}-{n:04d}"
+    return chunks
+
+
+def ingest_file(
+    index: RagIndex,
+    path: Path,
+    settings: Settings,
+    source: str | None = None,
+    progress: bool = False,
+) -> IngestResult:
+    """Add one file to the index in memory (the caller saves); skip it if already held."""
+    source = source or path.name
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    if index.known(sha256):
+        return IngestResult(source, sha256, "skipped", 0)
+    chunks = split_documents(load_documents(path, source), sha256, settings)
+    texts = [c.page_content for c in chunks]
+    vectors: list[list[float]] = []
+    bar = tqdm(total=len(texts), desc=source, unit="chunk", disable=not progress, leave=False)
+    for start in range(0, len(texts), BATCH):
+        vectors += index.embeddings.embed_documents(texts[start : start + BATCH])
+        bar.update(min(BATCH, len(texts) - start))
+    bar.close()
+    pages = max((c.metadata["page"] or 0) for c in chunks) or None
+    replaced = any(d.source == source for d in index.manifest.documents)
+    record = DocRecord(source, sha256, len(chunks), pages, [c.metadata["chunk_id"] for c in chunks])
+    index.add(record, texts, vectors, [c.metadata for c in chunks])
+    return IngestResult(source, sha256, "replaced" if replaced else "added", len(chunks))
+
+
+def ingest_bytes(index: RagIndex, name: str, data: bytes, settings: Settings) -> IngestResult:
+    """Add an uploaded file (the loaders read paths, so it goes through a temporary file)."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED:
+        raise DocumentError(f"{name}: unsupported type '{suffix}', expected one of {SUPPORTED}")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        return ingest_file(index, path, settings, source=name)
+
+
+def open_or_create(index_dir: Path, settings: Settings, rebuild: bool = False) -> RagIndex:
+    """Load the index at index_dir, or start an empty one if there is none (or on rebuild)."""
+    embeddings = load_embeddings(settings.embedding_path)
+    if rebuild or not (index_dir / "current").exists():
+        return RagIndex.create(embeddings, settings.embedding_name)
+    return RagIndex.load(index_dir, embeddings, settings.embedding_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m rag_app.ingest", description=__doc__)
+    parser.add_argument("--index", type=Path, help="index folder (default: RAG_INDEX_DIR)")
+    parser.add_argument("--rebuild", action="store_true", help="start from an empty index")
+    parser.add_argument("paths", nargs="+", type=Path, help=".md, .txt or .pdf files, or folders")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    index_dir = args.index or settings.rag_index_dir
+    try:
+        files = find_files(args.paths)
+        index = open_or_create(index_dir, settings, rebuild=args.rebuild)
+    except (DocumentError, IndexLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    began, results, failed = time.perf_counter(), [], []
+    for path in tqdm(files, desc="documents", unit="file"):
+        try:
+            results.append(ingest_file(index, path, settings, progress=True))
+        except DocumentError as exc:
+            failed.append(str(exc))
+            print(f"skipped: {exc}", file=sys.stderr)
+    new = [r for r in results if r.status != "skipped"]
+    chunks = sum(r.chunks for r in new)
+    seconds = time.perf_counter() - began
+    if new or args.rebuild or not (index_dir / "current").exists():
+        print(f"writing index to {index_dir}", file=sys.stderr, flush=True)
+        index.save(index_dir)
+    rate = chunks / max(seconds, 1e-9)
+    print(
+        f"added {len(new)} documents ({chunks} chunks, {rate:.1f} chunks/s), "
+        f"skipped {len(results) - len(new)} already indexed, {len(failed)} failed; "
+        f"the index holds {len(index.manifest.documents)} documents, {index.size} chunks"
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

