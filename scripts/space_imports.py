@@ -8,8 +8,15 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from scripts.space_folder import REPO, SpaceFolder, upload_files
-from scripts.space_requirements import requirement_pins
+from scripts.space_requirements import (
+    dependency_closure,
+    dockerfile_pip_installs,
+    requirement_names,
+    requirement_pins,
+)
 
 
 def check_self_contained(space: SpaceFolder) -> list[str]:
@@ -26,6 +33,7 @@ def check_self_contained(space: SpaceFolder) -> list[str]:
         name: where for name, where in repo_modules(space.path).items() if name not in local
     }
     strict = requirements_installed(space.path / "requirements.txt")
+    declared = declared_distributions(space) if strict else set()
     problems = []
     for rel in files:
         try:
@@ -34,6 +42,7 @@ def check_self_contained(space: SpaceFolder) -> list[str]:
             problems.append(f"{rel}:{exc.lineno}: does not parse: {exc.msg}")
             continue
         problems += _relative_import_problems(rel, tree)
+        optional = _optional_import_lines(tree)
         for lineno, name in _absolute_imports(tree):
             top = name.split(".")[0]
             if top in elsewhere:
@@ -41,10 +50,17 @@ def check_self_contained(space: SpaceFolder) -> list[str]:
                     f"{rel}:{lineno}: imports {name!r} from {elsewhere[top]}, outside the folder "
                     "(a duplicated Space would not have it)"
                 )
+            elif lineno in optional:
+                continue  # inside `try: ... except ImportError`: the code copes without it
             elif strict and not _known_module(top, local):
                 problems.append(
                     f"{rel}:{lineno}: imports {name!r}, which is neither in this folder, "
                     "the standard library nor an installed package"
+                )
+            elif strict and (missing := _undeclared(top, local, declared)):
+                problems.append(
+                    f"{rel}:{lineno}: imports {name!r} from {missing}, which is installed here "
+                    "but not by the Space's requirements.txt (or its Dockerfile)"
                 )
         problems += _sys_path_problems(rel, tree)
     return problems
@@ -74,14 +90,37 @@ def repo_modules(folder: Path) -> dict[str, str]:
 
 
 @cache
-def installed_modules() -> frozenset[str]:
-    """Top-level import names provided by the installed distributions of this environment."""
-    return frozenset(importlib.metadata.packages_distributions())
+def module_providers() -> dict[str, list[str]]:
+    """Top-level import name -> the installed distributions that provide it."""
+    return importlib.metadata.packages_distributions()
 
 
 def _known_module(top: str, local: set[str]) -> bool:
     """True when the stdlib, the folder or an installed distribution provides `top`."""
-    return top in sys.stdlib_module_names or top in local or top in installed_modules()
+    return top in sys.stdlib_module_names or top in local or top in module_providers()
+
+
+def declared_distributions(space: SpaceFolder) -> set[str]:
+    """Distributions the Space gets on the Hub: its requirements (with their dependencies),
+    the SDK's gradio, and what its Dockerfile installs by name."""
+    wanted: dict[str, frozenset[str]] = {}
+    for path in sorted(space.path.glob("requirements*.txt")):  # e.g. requirements-train.txt too
+        wanted.update(requirement_names(path))
+    if space.sdk == "gradio":
+        wanted.setdefault("gradio", frozenset())
+    for name in dockerfile_pip_installs(space.path / "Dockerfile"):
+        wanted.setdefault(name, frozenset())
+    return dependency_closure(wanted)
+
+
+def _undeclared(top: str, local: set[str], declared: set[str]) -> str | None:
+    """The distribution providing `top` when none of its providers is declared, else None."""
+    if top in sys.stdlib_module_names or top in local:
+        return None
+    providers = module_providers().get(top, [])
+    if not providers or any(canonicalize_name(d) in declared for d in providers):
+        return None
+    return providers[0]
 
 
 def requirements_installed(path: Path) -> bool:
@@ -103,6 +142,25 @@ def _absolute_imports(tree: ast.AST) -> list[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             found.append((node.lineno, node.module))
     return found
+
+
+OPTIONAL_IMPORT_ERRORS = {"ImportError", "ModuleNotFoundError", "Exception"}
+
+
+def _optional_import_lines(tree: ast.AST) -> set[int]:
+    """Lines of imports inside a `try` whose handler catches ImportError (optional imports)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = {ast.unparse(h.type) if h.type else "Exception" for h in node.handlers}
+        names = {n.strip("() ") for c in caught for n in c.split(",")}
+        if names & OPTIONAL_IMPORT_ERRORS:
+            for child in node.body:
+                lines |= {
+                    n.lineno for n in ast.walk(child) if isinstance(n, ast.Import | ast.ImportFrom)
+                }
+    return lines
 
 
 def _relative_import_problems(rel: str, tree: ast.AST) -> list[str]:

@@ -45,6 +45,7 @@ BROKEN = {
     "bad-import-outside": "imports 'iris_app.model' from spaces/iris-gradio/iris_app, outside",
     "bad-import-repo": "imports 'bench.loadgen' from bench, outside the folder",
     "bad-import-unknown": "imports 'sentiment_helpers_nowhere', which is neither in this folder",
+    "bad-import-undeclared": "imports 'pytest' from pytest, which is installed here but not by",
     "bad-relative-import": "relative import climbs above the folder root",
     "bad-sys-path": "to sys.path, outside the folder",
 }
