@@ -1,8 +1,8 @@
 """List, validate and deploy the Space folders under spaces/ (from a laptop or from Actions).
 
-    python scripts/spaces.py list [--names] [--changed]
+    python scripts/spaces.py list [NAME] [--names] [--changed]
     python scripts/spaces.py validate [NAME]
-    python scripts/spaces.py deploy NAME --owner OWNER [--dry-run]
+    python scripts/spaces.py deploy NAME --owner OWNER [--dry-run] [--timeout S] [--poll S]
 
 The token comes from HF_TOKEN and is never printed. Exit code 0 means no problem.
 """
