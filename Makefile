@@ -52,7 +52,7 @@ browser: ## Install Debian's chromium for the browser tests (needs root or sudo)
 lint: setup ## ruff, actionlint and hadolint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/actionlint .github/workflows/*.yml
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/actionlint .github/workflows/*.yml  # shellcheck from .venv checks run: steps
 	$(VENV)/bin/hadolint spaces/*/Dockerfile
 
 include mk/*.mk

@@ -19,13 +19,11 @@ PLATFORM_NAMES = {"HF_TOKEN"}  # read by huggingface_hub itself, not by a Space'
 
 
 def section() -> str:
-    """The section from README.md once it has moved there, else from docs/deploy.md."""
-    for path in (REPO / "README.md", REPO / "docs" / "deploy.md"):
-        text = path.read_text() if path.is_file() else ""
-        if HEADING in text:
-            body = text.split(HEADING, 1)[1]
-            return HEADING + re.split(r"\n## ", body, maxsplit=1)[0]
-    pytest.fail(f"no {HEADING!r} section in README.md or docs/deploy.md")
+    """The section of README.md."""
+    text = (REPO / "README.md").read_text()
+    assert HEADING in text, f"no {HEADING!r} section in README.md"
+    body = text.split(HEADING, 1)[1]
+    return HEADING + re.split(r"\n## ", body, maxsplit=1)[0]
 
 
 def doc_commands() -> list[str]:
