@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -119,6 +120,27 @@ def _answer(service: RagService, prepared: Prepared, text: str) -> AskResponse:
     return AskResponse(**answer.to_dict())
 
 
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 with one readable sentence naming each bad field, plus the errors field by field."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]
+    message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, detail, strict=True))
+    return JSONResponse(
+        status_code=422, content={"message": f"Invalid request. {message}", "detail": detail}
+    )
+
+
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Every refusal as {"message", "detail"}, like validation errors."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"message": exc.detail, "detail": exc.detail},
+        headers=exc.headers,
+    )
+
+
 def create_app(service: RagService | None = None) -> FastAPI:
     """The API app; its lifespan loads the index and the LLM unless `service` is already loaded."""
     service = service or RagService(get_settings())
@@ -139,15 +161,13 @@ def create_app(service: RagService | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
-    Instrumentator().instrument(app).expose(app, include_in_schema=False)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"] if p not in ("body", "query"))
-            parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
-        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    # One registry per app, so that apps built side by side (tests) never share counters.
+    Instrumentator(registry=CollectorRegistry()).instrument(app).expose(
+        app, include_in_schema=False
+    )
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

@@ -165,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - began
     if new or args.rebuild or not (index_dir / "current").exists():
         print(f"writing index to {index_dir}", file=sys.stderr, flush=True)
-        index.save(index_dir)
+        try:
+            index.save(index_dir)
+        except (OSError, RuntimeError) as exc:  # disk full, quota, permissions: faiss or Python
+            print(
+                f"error: could not write the index ({exc}); the previous one is intact",
+                file=sys.stderr,
+            )
+            return 3
     rate = chunks / max(seconds, 1e-9)
     print(
         f"added {len(new)} documents ({chunks} chunks, {rate:.1f} chunks/s), "

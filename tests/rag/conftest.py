@@ -1,0 +1,85 @@
+"""Fixtures for the RAG Space: one built index, one loaded service and app, one live server."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import SPACES, free_port, serve
+from fastapi.testclient import TestClient
+
+from rag_app.api import create_app
+from rag_app.index import RagIndex, load_embeddings
+from rag_app.ingest import find_files, ingest_file
+from rag_app.service import RagService
+from rag_app.settings import Settings
+
+SPACE = SPACES / "rag-docker"
+KNOWLEDGE = SPACE / "knowledge"
+
+
+def make_settings(index_dir: Path, **overrides: object) -> Settings:
+    """Settings as the Space reads them, with the index in a test folder."""
+    return Settings(rag_index_dir=index_dir, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    """The packaged all-MiniLM-L6-v2, loaded once."""
+    return load_embeddings(Settings().embedding_path)
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory: pytest.TempPathFactory, embeddings) -> Path:
+    """The starter collection ingested into a fresh index folder, through the real ingest code."""
+    index_dir = tmp_path_factory.mktemp("rag") / "index"
+    settings = make_settings(index_dir)
+    index = RagIndex.create(embeddings, settings.embedding_name)
+    for path in find_files([KNOWLEDGE]):
+        ingest_file(index, path, settings)
+    index.save(index_dir)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def index_copy(tmp_path_factory: pytest.TempPathFactory, built_index: Path) -> Path:
+    """A pristine copy of the built index, taken before any test uploads into it."""
+    copy = tmp_path_factory.mktemp("rag-copy") / "index"
+    shutil.copytree(built_index, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def service(built_index: Path, index_copy: Path, embeddings) -> Iterator[RagService]:
+    """The index and the packaged SmolLM2 loaded once, as the lifespan loads them."""
+    settings = make_settings(built_index)
+    index = RagIndex.load(built_index, embeddings, settings.embedding_name)
+    svc = RagService(settings).load(index=index)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture(scope="session")
+def client(service: RagService) -> Iterator[TestClient]:
+    """The API app with its lifespan running, sharing the session's loaded service."""
+    with TestClient(create_app(service)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def space_url(tmp_path_factory: pytest.TempPathFactory, index_copy: Path) -> Iterator[str]:
+    """The whole Space started as `python app.py` from a copy of its folder, on a free port."""
+    copy = tmp_path_factory.mktemp("space") / SPACE.name
+    shutil.copytree(SPACE, copy, ignore=shutil.ignore_patterns("__pycache__", "index"))
+    index_dir = copy / "index"
+    shutil.copytree(index_copy, index_dir, symlinks=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"PORT": str(port), "PYTHONPATH": "", "RAG_INDEX_DIR": str(index_dir)}
+    with serve(
+        [sys.executable, "app.py"], cwd=copy, env=env, ready_url=f"{url}/ready", timeout=180
+    ):
+        yield url
