@@ -1,0 +1,36 @@
+"""The whole Space as `python app.py`: HTTP, the mounted UI, and gradio_client."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from gradio_client import Client
+
+pytestmark = pytest.mark.slow
+QUESTION = "After how long without traffic does a free Space fall asleep?"
+
+
+def test_ready_search_and_ui_over_http(space_url: str) -> None:
+    ready = httpx.get(f"{space_url}/ready", timeout=10).json()
+    assert ready["status"] == "ready"
+    assert ready["chunks"] > 100
+    hits = httpx.post(f"{space_url}/search", json={"query": QUESTION, "top_k": 2}, timeout=30)
+    assert hits.json()["results"][0]["source"] == "spaces-hardware-and-lifecycle.txt"
+    root = httpx.get(space_url + "/", timeout=10)
+    assert root.status_code == 200
+    assert "gradio" in root.text.lower()
+    assert httpx.get(f"{space_url}/docs", timeout=10).status_code == 200
+
+
+def test_gradio_client_chats_and_reads_the_index_size(space_url: str) -> None:
+    client = Client(space_url + "/", verbose=False)
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/chat", "/upload", "/index_status"} <= names
+    assert not any(n.startswith(("/lambda", "/fn")) for n in names)
+    reply = client.predict(QUESTION, api_name="/chat")
+    assert "**Sources**" in reply
+    assert "spaces-hardware-and-lifecycle.txt" in reply
+    assert "[1]" in reply
+    status = client.predict(api_name="/index_status")
+    assert "documents" in status
+    assert "chunks" in status
