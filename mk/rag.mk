@@ -1,0 +1,18 @@
+# spaces/rag-docker: the FAISS index of knowledge/ (gitignored), rebuilt when knowledge/ or the
+# ingest code changes. The Docker image builds its own copy at build time.
+RAG_DIR := spaces/rag-docker
+RAG_INDEX_STAMP := $(RAG_DIR)/index/.built-from-knowledge
+RAG_INPUTS := $(RAG_DIR)/knowledge $(wildcard $(RAG_DIR)/knowledge/*) \
+  $(RAG_DIR)/rag_app/ingest.py $(RAG_DIR)/rag_app/index.py $(RAG_DIR)/rag_app/settings.py
+
+.PHONY: rag-index rag-eval
+artifacts:: rag-index
+
+rag-index: $(RAG_INDEX_STAMP) ## Build the RAG Space's index from its knowledge/ folder if stale
+
+$(RAG_INDEX_STAMP): $(RAG_INPUTS) | setup
+	cd $(RAG_DIR) && ../../$(PY) -m rag_app.ingest --rebuild --index index knowledge
+	@touch $@
+
+rag-eval: setup rag-index ## RAG quality: retrieval hit@k/MRR and answer checks -> bench/results/
+	$(PY) -m bench.rag_eval
