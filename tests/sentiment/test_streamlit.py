@@ -6,11 +6,12 @@ import io
 
 import pandas as pd
 import pytest
+from conftest import SPACES
 from streamlit.testing.v1 import AppTest
 
 from sentiment_app.ui import InputError, texts_from_csv
 
-APP = "spaces/sentiment-streamlit/app.py"
+APP = str(SPACES / "sentiment-streamlit" / "app.py")
 
 
 @pytest.fixture

@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="How long a request waits for others to join its batch."
     )
-    max_texts: int = Field(256, ge=1, description="Most texts accepted by /sentiment/batch.")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body (413 above).")
     max_upload_mb: int = Field(5, ge=1, description="Largest CSV the demo accepts, in MB.")
 
