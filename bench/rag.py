@@ -1,0 +1,268 @@
+"""Speed of the RAG Space, measured on real servers: `python -m bench.rag [--quick]`.
+
+- cold start: `python app.py` process start to `/ready` answering 200;
+- ingest: chunks/s embedding and indexing the starter collection;
+- `/search` latency p50/p95 (sequential) and throughput (4 clients) at the starter size, 1k and
+  10k chunks (extra chunks synthesised from the real ones' vectors plus noise);
+- `/ask/stream` time to first token and tokens/s, beside raw llama-cpp-python on the same prompt
+  in the same run (alternating), giving the overhead ratio of the whole stack.
+
+Writes bench/results/rag.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.loadgen import machine_info, percentile, run_load, write_results
+from bench.servers import free_port, running
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = REPO / "spaces" / "rag-docker"
+QUESTIONS = REPO / "bench" / "rag_questions.jsonl"
+PACKAGES = [
+    "fastapi",
+    "gradio",
+    "faiss-cpu",
+    "langchain-community",
+    "sentence-transformers",
+    "llama-cpp-python",
+    "torch",
+]
+if str(SPACE) not in sys.path:
+    sys.path.insert(0, str(SPACE))
+
+from rag_app.chain import build_messages  # noqa: E402
+from rag_app.index import DocRecord, RagIndex, load_embeddings  # noqa: E402
+from rag_app.ingest import find_files, ingest_file  # noqa: E402
+from rag_app.llm import GenerationParams, packaged_gguf  # noqa: E402
+from rag_app.settings import Settings  # noqa: E402
+
+
+def questions() -> list[str]:
+    return [json.loads(x)["question"] for x in QUESTIONS.read_text().splitlines() if x.strip()]
+
+
+def build_index(settings: Settings, folder: Path) -> tuple[RagIndex, dict]:
+    """Ingest the starter collection into `folder`; returns the index and the ingest figures."""
+    began = time.perf_counter()
+    embeddings = load_embeddings(settings.embedding_path)
+    load_s = time.perf_counter() - began
+    index = RagIndex.create(embeddings, settings.embedding_name)
+    began = time.perf_counter()
+    for path in find_files([settings.knowledge_dir]):
+        ingest_file(index, path, settings)
+    seconds = time.perf_counter() - began
+    index.save(folder)
+    return index, {
+        "documents": len(index.manifest.documents),
+        "chunks": index.size,
+        "seconds": round(seconds, 2),
+        "chunks_per_s": round(index.size / seconds, 1),
+        "embedding_model_load_s": round(load_s, 2),
+    }
+
+
+def scaled_copy(index: RagIndex, total: int, folder: Path, seed: int = 0) -> Path:
+    """A copy of the index padded to `total` chunks with noisy copies of the real vectors."""
+    rng = np.random.default_rng(seed)
+    real = index.store.index.reconstruct_n(0, index.size)
+    texts = [d.page_content for d in index.store.docstore._dict.values()]
+    extra = total - index.size
+    picks = rng.integers(0, len(real), extra)
+    vectors = real[picks] + rng.normal(0, 0.05, (extra, real.shape[1])).astype("float32")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"synthetic-{n:06d}" for n in range(extra)]
+    metas = [{"source": "synthetic.txt", "page": None, "chunk_id": i} for i in ids]
+    record = DocRecord("synthetic.txt", f"synthetic-{total}", extra, None, ids)
+    copy = RagIndex(index.store, index.manifest, index.embeddings)
+    with copy.lock:
+        copy.add(record, [f"(synthetic) {texts[p]}" for p in picks], vectors.tolist(), metas)
+        copy.save(folder)
+        copy.store.delete(ids)  # back to the real index for the next size
+        copy.manifest.documents.remove(record)
+    return folder
+
+
+def search_latency(url: str, queries: list[str], rounds: int) -> dict:
+    """Sequential /search latencies (p50/p95) and 4-client throughput."""
+    times = []
+    with httpx.Client(timeout=30) as client:
+        client.post(f"{url}/search", json={"query": queries[0]})
+        for n in range(rounds):
+            began = time.perf_counter()
+            response = client.post(f"{url}/search", json={"query": queries[n % len(queries)]})
+            times.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, response.text
+    payloads = [{"query": q, "top_k": 5} for q in queries]
+    load = run_load(f"{url}/search", payloads, concurrency=4, requests=rounds)
+    return {
+        "requests": rounds,
+        "p50_ms": round(percentile(times, 50), 1),
+        "p95_ms": round(percentile(times, 95), 1),
+        "rps_4_clients": load["rps"],
+        "errors_4_clients": load["errors"],
+    }
+
+
+def stream_ask(url: str, question: str) -> dict:
+    """Time to first token and tokens/s of one /ask/stream call, seen by the client."""
+    began = time.perf_counter()
+    first, tokens, event = None, 0, ""
+    with httpx.stream("POST", f"{url}/ask/stream", json={"question": question}, timeout=120) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("data: ") and event == "token":
+                tokens += 1
+                first = first or time.perf_counter()
+    end = time.perf_counter()
+    first = first or end
+    return {
+        "ttft_ms": (first - began) * 1000,
+        "tokens": tokens,
+        "tokens_per_s": (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0,
+    }
+
+
+def raw_llama(llama, messages: list[dict], params: GenerationParams) -> dict:
+    """The same prompt straight through llama-cpp-python."""
+    began = time.perf_counter()
+    first, tokens = None, 0
+    for chunk in llama.create_chat_completion(
+        messages=messages,
+        max_tokens=params.max_tokens,
+        temperature=params.temperature,
+        repeat_penalty=params.repeat_penalty,
+        stop=list(params.stop),
+        stream=True,
+    ):
+        if chunk["choices"][0]["delta"].get("content"):
+            tokens += 1
+            first = first or time.perf_counter()
+    end = time.perf_counter()
+    first = first or end
+    return {
+        "ttft_ms": (first - began) * 1000,
+        "tokens": tokens,
+        "tokens_per_s": (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0,
+    }
+
+
+def median(rows: list[dict], key: str) -> float:
+    return round(float(np.median([r[key] for r in rows])), 1)
+
+
+def serve(index_dir: Path) -> tuple[str, object]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"PORT": str(port), "RAG_INDEX_DIR": str(index_dir), "PYTHONPATH": ""}
+    ctx = running([sys.executable, "app.py"], cwd=SPACE, ready_url=f"{url}/ready", env=env)
+    return url, ctx
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    args = parser.parse_args(argv)
+    rounds, asks = (40, 2) if args.quick else (200, 6)
+    settings = Settings()
+    qs = questions()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-rag-"))
+    index, ingest = build_index(settings, tmp / "index-starter")
+    print("ingest", ingest, flush=True)
+    sizes = {"starter": tmp / "index-starter"}
+    for total in (1000, 10000):
+        sizes[f"{total}"] = scaled_copy(index, total, tmp / f"index-{total}")
+
+    results: dict = {"ingest": ingest, "search": {}, "cold_start_s": {}}
+    for name, folder in sizes.items():
+        url, ctx = serve(folder)
+        with ctx as ready_s:
+            chunks = httpx.get(f"{url}/ready").json()["chunks"]
+            results["cold_start_s"][name] = round(ready_s, 1)
+            results["search"][name] = {"chunks": chunks, **search_latency(url, qs, rounds)}
+            print(name, results["cold_start_s"][name], results["search"][name], flush=True)
+            if name != "starter":
+                continue
+            from llama_cpp import Llama
+
+            llama = Llama(
+                model_path=packaged_gguf(),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads,
+                verbose=False,
+            )
+            params = GenerationParams.from_settings(settings)
+            app_rows, raw_rows = [], []
+            for question in qs[:asks]:
+                hits = [
+                    h
+                    for h in index.search(question, settings.top_k_default)
+                    if h.score >= settings.min_score
+                ]
+                raw_rows.append(raw_llama(llama, build_messages(question, hits), params))
+                app_rows.append(stream_ask(url, question))
+            results["ask"] = {
+                "questions": asks,
+                "top_k": settings.top_k_default,
+                "app_ttft_ms": median(app_rows, "ttft_ms"),
+                "raw_ttft_ms": median(raw_rows, "ttft_ms"),
+                "app_tokens_per_s": median(app_rows, "tokens_per_s"),
+                "raw_tokens_per_s": median(raw_rows, "tokens_per_s"),
+                "app_tokens": [r["tokens"] for r in app_rows],
+                "raw_tokens": [r["tokens"] for r in raw_rows],
+            }
+            a = results["ask"]
+            a["ttft_overhead_ratio"] = round(a["app_ttft_ms"] / a["raw_ttft_ms"], 2)
+            a["tokens_per_s_ratio"] = round(a["app_tokens_per_s"] / a["raw_tokens_per_s"], 2)
+            print("ask", a, flush=True)
+    results["machine"] = machine_info(PACKAGES)
+    write_results("rag", results, summary(results))
+
+
+def summary(r: dict) -> str:
+    i, a = r["ingest"], r["ask"]
+    lines = [
+        "# RAG Space: speed",
+        "",
+        f"Ingest of the starter collection: {i['documents']} documents, {i['chunks']} chunks in "
+        f"{i['seconds']} s = **{i['chunks_per_s']} chunks/s** (embedding model load "
+        f"{i['embedding_model_load_s']} s).",
+        "",
+        "| index | chunks | cold start to /ready | /search p50 | p95 | rps (4 clients) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, s in r["search"].items():
+        lines.append(
+            f"| {name} | {s['chunks']} | {r['cold_start_s'][name]} s | {s['p50_ms']} ms "
+            f"| {s['p95_ms']} ms | {s['rps_4_clients']} |"
+        )
+    lines += [
+        "",
+        f"`/ask/stream` against raw llama-cpp-python on the same prompt (packaged SmolLM2-135M, "
+        f"top_k={a['top_k']}, median of {a['questions']} questions, alternating):",
+        "",
+        "| | time to first token | tokens/s |",
+        "| --- | --- | --- |",
+        f"| the Space (HTTP, retrieval, queue, SSE) | {a['app_ttft_ms']} ms "
+        f"| {a['app_tokens_per_s']} |",
+        f"| raw llama-cpp-python | {a['raw_ttft_ms']} ms | {a['raw_tokens_per_s']} |",
+        f"| ratio | {a['ttft_overhead_ratio']} | {a['tokens_per_s_ratio']} |",
+        "",
+        f"Measured {r['machine']['date']} on {r['machine']['cpu']}, {r['machine']['cores']} cores, "
+        f"{r['machine']['memory_gib']} GiB. Command: `python -m bench.rag`.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""The Docker image, built by the real engine and run offline (--network none) as uid 1000."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import SPACES, docker_ready, need
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+SPACE = SPACES / "rag-docker"
+IMAGE = "hf-spaces-monorepo/rag-docker:test"
+QUESTION = "After how long without traffic does a free Space fall asleep?"
+
+# Runs inside the container: one HTTP call to the app, printed as JSON.
+CALL = """
+import json, sys, urllib.request, urllib.error
+method, path, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request("http://127.0.0.1:7860" + path, method=method,
+    data=body.encode() if body else None, headers={"content-type": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=120) as r:
+        print(json.dumps({"status": r.status, "body": json.loads(r.read())}))
+except urllib.error.HTTPError as e:
+    print(json.dumps({"status": e.code, "body": e.read().decode()}))
+except OSError as e:
+    print(json.dumps({"status": 0, "body": str(e)}))
+"""
+
+
+def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def image(wheel_server: str) -> dict:
+    """Build the image (the prebuilt llama-cpp and CPU torch wheels come from wheel_server)."""
+    need(docker_ready(), "no Docker engine (run ../shared/docker/engine.sh all)")
+    began = time.monotonic()
+    build = subprocess.run(
+        [
+            "docker",
+            "build",
+            "--network",
+            "host",
+            "-t",
+            IMAGE,
+            "--build-arg",
+            f"PIP_FIND_LINKS={wheel_server}",
+            "--build-arg",
+            "TORCH_INDEX=",
+            str(SPACE),
+        ],
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE).stdout)
+    figures = {"build_seconds": round(time.monotonic() - began), "size_gb": round(size / 1e9, 2)}
+    print(f"rag-docker image: {figures}")
+    return figures
+
+
+@pytest.fixture(scope="module")
+def container(image: dict) -> Iterator[str]:
+    """The container with no network at all: nothing can be downloaded at run time."""
+    name = f"rag-docker-test-{os.getpid()}"
+    run = docker("run", "-d", "--name", name, "--network", "none", IMAGE)
+    assert run.returncode == 0, run.stderr
+    try:
+        yield name
+    finally:
+        docker("rm", "-f", name)
+
+
+def call(container: str, method: str, path: str, body: dict | None = None) -> dict:
+    payload = json.dumps(body) if body is not None else ""
+    done = docker("exec", container, "python", "-c", CALL, method, path, payload, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_image_follows_the_space_rules(image: dict) -> None:
+    config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", IMAGE).stdout)
+    assert config["User"] == "1000"
+    assert "7860/tcp" in config["ExposedPorts"]
+    assert "/health" in " ".join(config["Healthcheck"]["Test"])
+    assert "HF_HOME=/home/user/.cache/huggingface" in config["Env"]
+    assert image["size_gb"] < 4.0
+
+
+def test_offline_container_is_ready_searches_and_answers(container: str) -> None:
+    deadline = time.monotonic() + 240
+    ready = call(container, "GET", "/ready")
+    while ready["status"] != 200 and time.monotonic() < deadline:
+        state = docker("inspect", "-f", "{{.State.Running}}", container).stdout.strip()
+        assert state == "true", docker("logs", container).stderr[-3000:]
+        time.sleep(2)
+        ready = call(container, "GET", "/ready")
+    assert ready["status"] == 200, docker("logs", container).stderr[-3000:]
+    assert ready["body"]["documents"] >= 15
+
+    hits = call(container, "POST", "/search", {"query": QUESTION, "top_k": 3})
+    assert hits["status"] == 200
+    assert hits["body"]["results"][0]["source"] == "spaces-hardware-and-lifecycle.txt"
+
+    answer = call(container, "POST", "/ask", {"question": QUESTION})
+    assert answer["status"] == 200
+    assert answer["body"]["answer"].strip()
+    assert answer["body"]["sources"][0]["source"] == "spaces-hardware-and-lifecycle.txt"
+    assert answer["body"]["cited"]
+
+    bad = call(container, "POST", "/ask", {"question": ""})
+    assert bad["status"] == 422
+    writable = docker("exec", container, "test", "-w", "/home/user/app/index")
+    assert writable.returncode == 0
