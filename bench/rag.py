@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import httpx
@@ -157,6 +160,50 @@ def raw_llama(llama, messages: list[dict], params: GenerationParams) -> dict:
     }
 
 
+class RawLlama:
+    """Raw llama-cpp-python in its own process (`python -m bench.rag --raw-worker`).
+
+    Not in this process: torch's and llama.cpp's OpenMP thread teams in one process fight over
+    the two cores and slow llama.cpp down by an order of magnitude, which would flatter the app.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.rag",
+            "--raw-worker",
+            str(settings.n_ctx),
+            str(settings.n_threads),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def run(self, messages: list[dict], params: GenerationParams) -> dict:
+        assert self.proc.stdin
+        assert self.proc.stdout
+        self.proc.stdin.write(json.dumps({"messages": messages, "params": asdict(params)}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def raw_worker(n_ctx: int, n_threads: int) -> None:
+    """Read {"messages", "params"} lines on stdin, answer timing lines on stdout."""
+    from llama_cpp import Llama
+
+    llama = Llama(model_path=packaged_gguf(), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    for line in sys.stdin:
+        job = json.loads(line)
+        params = GenerationParams(**{**job["params"], "stop": tuple(job["params"]["stop"])})
+        print(json.dumps(raw_llama(llama, job["messages"], params)), flush=True)
+
+
 def median(rows: list[dict], key: str) -> float:
     return round(float(np.median([r[key] for r in rows])), 1)
 
@@ -172,7 +219,11 @@ def serve(index_dir: Path) -> tuple[str, object]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument("--raw-worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.raw_worker:
+        raw_worker(*args.raw_worker)
+        return
     rounds, asks = (40, 2) if args.quick else (200, 6)
     settings = Settings()
     qs = questions()
@@ -193,14 +244,7 @@ def main(argv: list[str] | None = None) -> None:
             print(name, results["cold_start_s"][name], results["search"][name], flush=True)
             if name != "starter":
                 continue
-            from llama_cpp import Llama
-
-            llama = Llama(
-                model_path=packaged_gguf(),
-                n_ctx=settings.n_ctx,
-                n_threads=settings.n_threads,
-                verbose=False,
-            )
+            raw = RawLlama(settings)
             params = GenerationParams.from_settings(settings)
             app_rows, raw_rows = [], []
             for question in qs[:asks]:
@@ -209,8 +253,9 @@ def main(argv: list[str] | None = None) -> None:
                     for h in index.search(question, settings.top_k_default)
                     if h.score >= settings.min_score
                 ]
-                raw_rows.append(raw_llama(llama, build_messages(question, hits), params))
+                raw_rows.append(raw.run(build_messages(question, hits), params))
                 app_rows.append(stream_ask(url, question))
+            raw.close()
             results["ask"] = {
                 "questions": asks,
                 "top_k": settings.top_k_default,
@@ -226,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
             a["tokens_per_s_ratio"] = round(a["app_tokens_per_s"] / a["raw_tokens_per_s"], 2)
             print("ask", a, flush=True)
     results["machine"] = machine_info(PACKAGES)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     write_results("rag", results, summary(results))
 
 
@@ -259,7 +305,9 @@ def summary(r: dict) -> str:
         f"| ratio | {a['ttft_overhead_ratio']} | {a['tokens_per_s_ratio']} |",
         "",
         f"Measured {r['machine']['date']} on {r['machine']['cpu']}, {r['machine']['cores']} cores, "
-        f"{r['machine']['memory_gib']} GiB. Command: `python -m bench.rag`.",
+        f"{r['machine']['memory_gib']} GiB, load average at the end "
+        f"{r['machine']['load_average_at_end']} (other jobs share the 2 cores). "
+        "Command: `python -m bench.rag`.",
     ]
     return "\n".join(lines)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         results["answers"] = answer_metrics(index, settings, questions)
         print(json.dumps({k: v for k, v in results["answers"].items() if k != "answers"}))
     results["machine"] = machine_info(PACKAGES)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     write_results(args.name, results, summary(results))
 
 
