@@ -57,7 +57,7 @@ def questions() -> list[str]:
 def build_index(settings: Settings, folder: Path) -> tuple[RagIndex, dict]:
     """Ingest the starter collection into `folder`; returns the index and the ingest figures."""
     began = time.perf_counter()
-    embeddings = load_embeddings(settings.embedding_path)
+    embeddings = load_embeddings(settings.embedding_path, settings.torch_threads)
     load_s = time.perf_counter() - began
     index = RagIndex.create(embeddings, settings.embedding_name)
     began = time.perf_counter()

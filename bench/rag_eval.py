@@ -45,7 +45,7 @@ def load_questions(limit: int | None = None) -> list[dict]:
 
 def open_index(settings: Settings, index_dir: Path | None) -> RagIndex:
     """The index at index_dir (or RAG_INDEX_DIR); built from knowledge/ in a temp dir if absent."""
-    embeddings = load_embeddings(settings.embedding_path)
+    embeddings = load_embeddings(settings.embedding_path, settings.torch_threads)
     folder = index_dir or settings.rag_index_dir
     if (folder / "current").exists():
         return RagIndex.load(folder, embeddings, settings.embedding_name)

@@ -29,7 +29,8 @@ def make_settings(index_dir: Path, **overrides: object) -> Settings:
 @pytest.fixture(scope="session")
 def embeddings():
     """The packaged all-MiniLM-L6-v2, loaded once."""
-    return load_embeddings(Settings().embedding_path)
+    settings = Settings()
+    return load_embeddings(settings.embedding_path, settings.torch_threads)
 
 
 def fresh_make_index() -> Path | None:

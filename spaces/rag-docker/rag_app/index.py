@@ -263,9 +263,14 @@ def _prune(index_dir: Path, keep: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def load_embeddings(model: str) -> Embeddings:
+def load_embeddings(model: str, threads: int | None = None) -> Embeddings:
     """Sentence-transformers embeddings through langchain-huggingface, normalised for cosine."""
     from langchain_huggingface import HuggingFaceEmbeddings
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
     return HuggingFaceEmbeddings(
         model_name=model,

@@ -132,7 +132,7 @@ def ingest_bytes(index: RagIndex, name: str, data: bytes, settings: Settings) ->
 
 def open_or_create(index_dir: Path, settings: Settings, rebuild: bool = False) -> RagIndex:
     """Load the index at index_dir, or start an empty one if there is none (or on rebuild)."""
-    embeddings = load_embeddings(settings.embedding_path)
+    embeddings = load_embeddings(settings.embedding_path, settings.torch_threads)
     if rebuild or not (index_dir / "current").exists():
         return RagIndex.create(embeddings, settings.embedding_name)
     return RagIndex.load(index_dir, embeddings, settings.embedding_name)

@@ -30,7 +30,7 @@ class RagService:
         """Load the index and the LLM (or use the ones given); IndexLoadError/LLMError if broken."""
         s = self.settings
         if index is None:
-            embeddings = load_embeddings(s.embedding_path)
+            embeddings = load_embeddings(s.embedding_path, s.torch_threads)
             index = RagIndex.load(s.rag_index_dir, embeddings, s.embedding_name)
         if backend is None:
             backend = build_backend(s)

@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     max_upload_files: int = Field(10, ge=1, description="Most files in one upload request.")
     n_ctx: int = Field(2048, ge=256, description="LLM context window in tokens.")
     n_threads: int = Field(2, ge=1, description="CPU threads for llama-cpp (the free tier has 2).")
+    torch_threads: int = Field(
+        1,
+        ge=1,
+        description="CPU threads for the embedding model. 1: a query embeds in ~20 ms, while 2 "
+        "threads that share the cores with llama-cpp or other work slow it 5-15x.",
+    )
     max_tokens: int = Field(96, ge=1, description="Longest generated answer, in tokens.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy).")
     repeat_penalty: float = Field(1.15, ge=1, description="llama-cpp repetition penalty.")
