@@ -22,8 +22,13 @@ KNOWLEDGE = SPACE / "knowledge"
 
 
 def make_settings(index_dir: Path, **overrides: object) -> Settings:
-    """Settings as the Space reads them, with the index in a test folder."""
-    return Settings(rag_index_dir=index_dir, **overrides)  # type: ignore[arg-type]
+    """Settings as the Space reads them, with the index in a test folder.
+
+    llama-cpp gets one thread: with two, a generation on cores that other jobs share (CI, a busy
+    laptop) can take 100x longer (its threads spin-wait on each other); the live server and the
+    Docker image keep the Space's default of two.
+    """
+    return Settings(rag_index_dir=index_dir, **{"n_threads": 1, **overrides})  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -189,8 +189,8 @@ def test_upload_without_files_is_a_422(client: TestClient) -> None:
 
 def test_a_full_queue_answers_503_for_real(service: RagService, built_index) -> None:
     """Queue size 1: one generation runs, one waits, the others are refused at once."""
-    settings = Settings(rag_index_dir=built_index, queue_size=1, max_tokens=48)
-    backend = LlamaCppBackend(packaged_gguf(), n_ctx=2048, n_threads=2)
+    settings = Settings(rag_index_dir=built_index, queue_size=1, max_tokens=48, n_threads=1)
+    backend = LlamaCppBackend(packaged_gguf(), n_ctx=2048, n_threads=1)
     busy = RagService(settings).load(backend=backend, index=service.index)
     app = create_app(busy)
 

@@ -42,7 +42,7 @@ def test_gguf_resolution_order(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def backend() -> LlamaCppBackend:
     """A second llama-cpp instance, so these queues never share the service's model."""
-    llm = LlamaCppBackend(packaged_gguf(), n_ctx=1024, n_threads=2)
+    llm = LlamaCppBackend(packaged_gguf(), n_ctx=1024, n_threads=1)
     llm.load()
     return llm
 
@@ -97,7 +97,7 @@ def openai_server() -> str:
         "--n_ctx",
         "2048",
         "--n_threads",
-        "2",
+        "1",
     ]
     with serve(cmd, cwd=Path.cwd(), ready_url=f"http://127.0.0.1:{port}/v1/models", timeout=90):
         yield f"http://127.0.0.1:{port}/v1"
@@ -115,7 +115,7 @@ def test_openai_backend_streams_from_a_real_server(openai_server: str) -> None:
 def test_the_chain_answers_through_the_openai_backend(
     openai_server: str, service: RagService
 ) -> None:
-    settings = Settings(openai_base_url=openai_server, openai_model="smollm2")
+    settings = Settings(openai_base_url=openai_server, openai_model="smollm2", n_threads=1)
     assert service.index is not None
     svc = RagService(settings).load(index=service.index)
     try:
