@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,23 +52,27 @@ def server(cmd: list[str], cwd: Path, env: dict[str, str]) -> Iterator[str]:
         yield url
 
 
-def measure(url: str, data: list[dict[str, str]], requests: int) -> dict[str, dict]:
-    """Concurrency 1 and 32 against one server."""
-    return {
-        "c1": run_load(f"{url}/sentiment", data, concurrency=1, requests=max(requests // 5, 50)),
-        "c32": run_load(f"{url}/sentiment", data, concurrency=32, requests=requests),
-    }
+def measure(url: str, data: list[dict[str, str]], requests: int, batched: bool) -> dict:
+    """Concurrency 1 and 32 against one server (and its mean batch size at 32 if it batches)."""
+    c1 = run_load(f"{url}/sentiment", data, concurrency=1, requests=max(requests // 5, 50))
+    before = batch_counts(url) if batched else (0.0, 0.0)
+    c32 = run_load(f"{url}/sentiment", data, concurrency=32, requests=requests)
+    out: dict = {"c1": c1, "c32": c32}
+    if batched:
+        after = batch_counts(url)
+        out["c32"]["mean_batch_size"] = round((after[1] - before[1]) / (after[0] - before[0]), 2)
+    return out
 
 
-def mean_batch(url: str) -> float | None:
-    """Average texts per forward pass, from the server's Prometheus metrics."""
+def batch_counts(url: str) -> tuple[float, float]:
+    """(forward passes, texts) so far, from the server's Prometheus metrics."""
     count = total = 0.0
     for line in httpx.get(f"{url}/metrics").text.splitlines():
         if line.startswith("sentiment_batch_size_count"):
             count = float(line.split()[-1])
         elif line.startswith("sentiment_batch_size_sum"):
             total = float(line.split()[-1])
-    return round(total / count, 2) if count else None
+    return count, total
 
 
 def main() -> None:
@@ -79,16 +84,18 @@ def main() -> None:
     env = {"SENTIMENT_MODEL": args.model, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     data = payloads()
     python = sys.executable
+    load_before = os.getloadavg()
     with server([python, "-m", "uvicorn", "bench.sentiment_baseline:app"], REPO, env) as url:
-        baseline = measure(url, data, args.requests)
+        baseline = measure(url, data, args.requests, batched=False)
     with server([python, "-m", "sentiment_app", "api", "--host", "127.0.0.1"], SPACE, env) as url:
-        batched = measure(url, data, args.requests)
-        batched["mean_batch_size"] = mean_batch(url)
+        batched = measure(url, data, args.requests, batched=True)
+    load_after = os.getloadavg()
     speedup = round(batched["c32"]["rps"] / baseline["c32"]["rps"], 2)
     p99_ratio = round(batched["c32"]["p99_ms"] / baseline["c32"]["p99_ms"], 2)
     results = {
         "machine": machine_info(PACKAGES),
         "model": Path(args.model).name,
+        "loadavg_1_5_15": {"before": load_before, "after": load_after},
         "payloads": f"{len(data)} SST-2 validation sentences" if SST2.is_file() else "4 sentences",
         "baseline": {"what": "FastAPI sync route, one pipeline(text) call per request", **baseline},
         "microbatched": {"what": "sentiment_app.api: dynamic micro-batching", **batched},
@@ -109,14 +116,16 @@ def main() -> None:
             f"{machine['date']} · {machine['cpu']} · {machine['cores']} cores · "
             f"Python {machine['python']} · torch {machine['packages']['torch']}",
             "",
-            f"Payloads: {results['payloads']}. Command: `python -m bench.sentiment`.",
+            f"Payloads: {results['payloads']}. Command: `python -m bench.sentiment`. "
+            f"Load average (1 min) before/after: {load_before[0]:.1f}/{load_after[0]:.1f} "
+            "(other jobs on the same 2 cores skew both servers; compare figures of one run only).",
             "",
             "| server | concurrency | texts/s | p50 ms | p99 ms | errors |",
             "|---|---|---|---|---|---|",
             *rows,
             "",
             f"At concurrency 32: **{speedup}×** the baseline's throughput, p99 ×{p99_ratio} "
-            f"(mean batch {batched['mean_batch_size']} texts). Goal (≥3×, p99 no worse): "
+            f"(mean batch {batched['c32']['mean_batch_size']} texts). Goal (≥3×, p99 no worse): "
             f"{'met' if results['goal_met'] else 'NOT met'}.",
         ]
     )

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     head_tokens: int = Field(
         64, ge=0, description="Of `max_tokens`, how many come from the start of a long text."
     )
-    torch_threads: int = Field(2, ge=1, description="Threads torch uses (2 on a free Space).")
+    torch_threads: int = Field(
+        1, ge=1, description="torch intra-op threads; 1 leaves the 2nd vCPU to the server loop."
+    )
     max_batch: int = Field(32, ge=1, le=256, description="Largest micro-batch per forward pass.")
     batch_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="How long a request waits for others to join its batch."
