@@ -34,3 +34,20 @@ def test_gradio_client_chats_and_reads_the_index_size(space_url: str) -> None:
     status = client.predict(api_name="/index_status")
     assert "documents" in status
     assert "chunks" in status
+
+
+def test_gradio_client_uploads_a_document_into_the_index(space_url: str, tmp_path) -> None:
+    from gradio_client import handle_file
+
+    doc = tmp_path / "walrus-notes.md"
+    doc.write_text(
+        "# Walrus\n\nThe walrus-ledger service rotates its signing keys every 17 days.\n"
+    )
+    client = Client(space_url + "/", verbose=False)
+    log, status = client.predict([handle_file(str(doc))], api_name="/upload")
+    assert "`walrus-notes.md`: added (1 chunks)" in log
+    assert "chunks" in status
+    hit = httpx.post(
+        f"{space_url}/search", json={"query": "walrus-ledger key rotation", "top_k": 1}
+    )
+    assert hit.json()["results"][0]["source"] == "walrus-notes.md"
