@@ -115,3 +115,10 @@ def test_trained_model_reports_its_accuracy(sentiment_model: SentimentModel, mod
     assert metrics["imdb_heldout"]["n"] >= 1000
     assert metrics["imdb_heldout"]["accuracy"] >= 0.85
     assert metrics["sst2_validation"]["accuracy"] >= 0.78
+
+
+def test_int8_quantized_model_still_answers(model_dir) -> None:
+    model = load_model(Settings(model=str(model_dir), quantize=True))
+    labels = [r.label for r in model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)]
+    assert labels == [POSITIVE] * 2 + [NEGATIVE] * 2
+    assert "quantized" in type(model.model.classifier).__module__

@@ -153,6 +153,17 @@ def _load_one(name: str, local_only: bool) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+def quantize(model: Any) -> Any:
+    """int8 dynamic quantization of every Linear layer (weights int8, activations on the fly)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 def load_model(settings: Settings) -> SentimentModel:
     """Load `settings.model` (Hub id or folder); without the Hub fall back to the local folder."""
     import torch
@@ -175,6 +186,8 @@ def load_model(settings: Settings) -> SentimentModel:
             log.warning("could not load sentiment model %s: %s", name, str(exc).splitlines()[0])
             errors.append(f"{name}: {exc}")
             continue
-        log.info("sentiment model in use: %s", name)
+        log.info("sentiment model in use: %s%s", name, " (int8)" if settings.quantize else "")
+        if settings.quantize:
+            model = quantize(model)
         return SentimentModel(model, tokenizer, name, settings)
     raise RuntimeError("no sentiment model could be loaded:\n" + "\n".join(errors))
