@@ -67,6 +67,7 @@ bench: setup artifacts ## Run every benchmark; figures go to bench/results/
 	$(PY) -m bench.iris
 	$(PY) -m bench.sentiment
 	$(PY) -m bench.rag
+	$(PY) -m bench.rag_eval
 
 run: setup artifacts ## Serve all three Spaces locally with the real models
 	$(PY) scripts/run_local.py
