@@ -2,45 +2,29 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import need
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
-def test_visitor_classifies_a_virginica(space_url: str, tmp_path: Path) -> None:
-    need(shutil.which("chromium") is not None, "Debian's chromium is not installed (make browser)")
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1100})
-        page.goto(space_url + "/", wait_until="networkidle")
-        expect(page.get_by_text("held-out test accuracy")).to_be_visible(timeout=30_000)
-        label = page.locator(".output-class, [data-testid='label-output-value']").first
-        expect(label).to_have_text("setosa", timeout=30_000)  # the initial sliders
-        page.get_by_text("Virginica", exact=True).click()  # an example runs on click
-        expect(label).to_have_text("virginica", timeout=30_000)
-        petal_length = page.get_by_role("spinbutton", name="Petal length (cm)")
-        petal_length.fill("4.5")
-        page.get_by_label("Petal width (cm)").first.fill("1.4")
-        page.get_by_role("button", name="Classify").click()
-        expect(label).to_have_text("versicolor", timeout=30_000)
-        plots = page.locator(".vega-embed")
-        expect(plots).to_have_count(2, timeout=30_000)
-        expect(plots.first.locator("canvas, svg").first).to_be_visible()
-        page.screenshot(path=str(tmp_path / "iris.png"), full_page=True)
-        print(f"screenshot: {tmp_path / 'iris.png'}")
-        browser.close()
+def test_visitor_classifies_a_virginica(space_url: str, page: Any, tmp_path: Path) -> None:
+    page.goto(space_url + "/", wait_until="networkidle")
+    expect(page.get_by_text("held-out test accuracy")).to_be_visible(timeout=30_000)
+    label = page.locator(".output-class, [data-testid='label-output-value']").first
+    expect(label).to_have_text("setosa", timeout=30_000)  # the initial sliders
+    page.get_by_text("Virginica", exact=True).click()  # an example runs on click
+    expect(label).to_have_text("virginica", timeout=30_000)
+    petal_length = page.get_by_role("spinbutton", name="Petal length (cm)")
+    petal_length.fill("4.5")
+    page.get_by_label("Petal width (cm)").first.fill("1.4")
+    page.get_by_role("button", name="Classify").click()
+    expect(label).to_have_text("versicolor", timeout=30_000)
+    plots = page.locator(".vega-embed")
+    expect(plots).to_have_count(2, timeout=30_000)
+    expect(plots.first.locator("canvas, svg").first).to_be_visible()
+    page.screenshot(path=str(tmp_path / "iris.png"), full_page=True)
+    print(f"screenshot: {tmp_path / 'iris.png'}")

@@ -2,42 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import need
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def test_visitor_asks_and_sees_a_streamed_answer_with_sources(
-    space_url: str, tmp_path: Path
+    space_url: str, page: Any, tmp_path: Path
 ) -> None:
-    need(shutil.which("chromium") is not None, "Debian's chromium is not installed (make browser)")
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(space_url + "/", wait_until="load", timeout=90_000)
-        expect(page.get_by_text("The index holds")).to_be_visible(timeout=60_000)
-        box = page.get_by_label("Question")
-        box.fill("After how long without traffic does a free Space fall asleep?")
-        box.press("Enter")
-        bot = page.locator("[data-testid='bot']").last
-        expect(bot).to_contain_text("[1]", timeout=60_000)  # tokens arrive before the sources
-        expect(bot).to_contain_text("Sources", timeout=60_000)
-        expect(bot).to_contain_text("spaces-hardware-and-lifecycle.txt")
-        page.screenshot(path=str(tmp_path / "rag.png"), full_page=True)
-        print(f"screenshot: {tmp_path / 'rag.png'}")
-        browser.close()
+    page.goto(space_url + "/", wait_until="load", timeout=90_000)
+    expect(page.get_by_text("The index holds")).to_be_visible(timeout=60_000)
+    box = page.get_by_label("Question")
+    box.fill("After how long without traffic does a free Space fall asleep?")
+    box.press("Enter")
+    bot = page.locator("[data-testid='bot']").last
+    expect(bot).to_contain_text("[1]", timeout=60_000)  # tokens arrive before the sources
+    expect(bot).to_contain_text("Sources", timeout=60_000)
+    expect(bot).to_contain_text("spaces-hardware-and-lifecycle.txt")
+    page.screenshot(path=str(tmp_path / "rag.png"), full_page=True)
+    print(f"screenshot: {tmp_path / 'rag.png'}")

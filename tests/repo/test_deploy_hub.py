@@ -156,8 +156,10 @@ def hub(request: pytest.FixtureRequest) -> Iterator[tuple[HubState, str]]:
 
 def deploy(endpoint: str, name: str) -> subprocess.CompletedProcess[str]:
     """`python scripts/spaces.py deploy NAME --owner tester` against the stand-in Hub."""
-    # The stand-in Hub is reachable: other tests' offline switch must not leak in.
-    inherited = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    # The stand-in Hub is reachable: other tests' offline switches must not leak in
+    # (huggingface_hub honours TRANSFORMERS_OFFLINE too).
+    offline = {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
+    inherited = {k: v for k, v in os.environ.items() if k not in offline}
     env = {**inherited, "HF_TOKEN": TOKEN, "HF_ENDPOINT": endpoint}
     args = ["--spaces-dir", str(FIXTURES), "deploy", name, "--owner", "tester"]
     args += ["--timeout", "60", "--poll", "0.2"]
