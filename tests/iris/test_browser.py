@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_visitor_classifies_a_virginica(space_url: str, page: Any, tmp_path: Path) -> None:
-    page.goto(space_url + "/", wait_until="networkidle")
+    page.goto(space_url + "/", wait_until="load", timeout=90_000)  # Gradio keeps connections open
     expect(page.get_by_text("held-out test accuracy")).to_be_visible(timeout=30_000)
     label = page.locator(".output-class, [data-testid='label-output-value']").first
     expect(label).to_have_text("setosa", timeout=30_000)  # the initial sliders
