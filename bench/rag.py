@@ -116,6 +116,17 @@ def search_latency(url: str, queries: list[str], rounds: int) -> dict:
     }
 
 
+def stream_timing(began: float, first: float | None, tokens: int) -> dict:
+    """Time to first token and tokens/s of a stream that began at `began` and ends now."""
+    end = time.perf_counter()
+    first = first or end
+    return {
+        "ttft_ms": (first - began) * 1000,
+        "tokens": tokens,
+        "tokens_per_s": (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0,
+    }
+
+
 def stream_ask(url: str, question: str) -> dict:
     """Time to first token and tokens/s of one /ask/stream call, seen by the client."""
     began = time.perf_counter()
@@ -127,13 +138,7 @@ def stream_ask(url: str, question: str) -> dict:
             elif line.startswith("data: ") and event == "token":
                 tokens += 1
                 first = first or time.perf_counter()
-    end = time.perf_counter()
-    first = first or end
-    return {
-        "ttft_ms": (first - began) * 1000,
-        "tokens": tokens,
-        "tokens_per_s": (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0,
-    }
+    return stream_timing(began, first, tokens)
 
 
 def raw_llama(llama, messages: list[dict], params: GenerationParams) -> dict:
@@ -151,13 +156,7 @@ def raw_llama(llama, messages: list[dict], params: GenerationParams) -> dict:
         if chunk["choices"][0]["delta"].get("content"):
             tokens += 1
             first = first or time.perf_counter()
-    end = time.perf_counter()
-    first = first or end
-    return {
-        "ttft_ms": (first - began) * 1000,
-        "tokens": tokens,
-        "tokens_per_s": (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0,
-    }
+    return stream_timing(began, first, tokens)
 
 
 class RawLlama:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from bench.servers import free_port  # one helper for tests and benchmarks
 
 REPO = Path(__file__).resolve().parents[1]
 SPACES = REPO / "spaces"
@@ -38,13 +39,6 @@ def docker_ready() -> bool:
         return False
     probe = subprocess.run(["docker", "info"], capture_output=True, check=False)
     return probe.returncode == 0
-
-
-def free_port() -> int:
-    """A TCP port that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
