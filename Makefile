@@ -66,6 +66,7 @@ test-fast: setup artifacts ## The tests that need no Docker and no browser
 bench: setup artifacts ## Run every benchmark; figures go to bench/results/
 	$(PY) -m bench.iris
 	$(PY) -m bench.sentiment
+	$(MAKE) sentiment-eval
 	$(PY) -m bench.rag
 	$(PY) -m bench.rag_eval
 

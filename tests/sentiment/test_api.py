@@ -91,6 +91,7 @@ def test_health_model_docs_metrics(client: TestClient, model_dir) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/model").json()
     assert info["model"] == str(model_dir)
+    assert info["backend"] == "onnx"
     assert set(info["labels"].values()) == {"POSITIVE", "NEGATIVE"}
     assert info["metrics"]["imdb_heldout"]["accuracy"] > 0.5
     assert client.get("/docs").status_code == 200

@@ -32,15 +32,34 @@ def test_batches_never_exceed_the_maximum(sentiment_model: SentimentModel) -> No
 
 
 def test_a_lone_request_does_not_wait_for_company(sentiment_model: SentimentModel) -> None:
-    batcher = MicroBatcher(sentiment_model.predict, max_batch=32, wait_ms=0)
+    """With a 30 s wait, one request at a time still gets through: nobody is queued behind it."""
+    batcher = MicroBatcher(sentiment_model.predict, max_batch=32, wait_ms=30_000)
 
     async def one_by_one() -> None:
         async with batcher:
             for text in TEXTS[:3]:
-                await batcher.predict(text)
+                await asyncio.wait_for(batcher.predict(text), timeout=20)
 
     asyncio.run(one_by_one())
     assert batcher.batch_sizes == {1: 3}
+
+
+def test_under_load_a_batch_waits_for_company(sentiment_model: SentimentModel) -> None:
+    """After a batch with company, the next one waits `wait_ms` and so gathers stragglers."""
+    batcher = MicroBatcher(sentiment_model.predict, max_batch=32, wait_ms=1000)
+
+    async def scenario() -> None:
+        async with batcher:
+            await asyncio.gather(*(batcher.predict(t) for t in TEXTS[:4]))
+
+            async def late(text: str, delay: float) -> None:
+                await asyncio.sleep(delay)
+                await batcher.predict(text)
+
+            await asyncio.gather(late(TEXTS[4], 0), late(TEXTS[5], 0.1), late(TEXTS[6], 0.2))
+
+    asyncio.run(scenario())
+    assert batcher.batch_sizes == {4: 1, 3: 1}
 
 
 def test_a_model_error_reaches_every_caller_and_the_worker_survives() -> None:

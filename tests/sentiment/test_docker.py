@@ -72,6 +72,9 @@ def test_api_command_answers_with_the_packaged_model(image: str) -> None:
         assert bad["label"] == "NEGATIVE"
         info = httpx.get(url + "/model").json()
         assert info["model"] == "/home/user/app/model"
+        assert info["backend"] == "onnx"
+        no_export = _docker("exec", cid, "test", "!", "-e", "/home/user/.cache/sentiment_app")
+        assert no_export.returncode == 0, "the image should ship model.onnx, not export at start"
         assert info["metrics"]["imdb_heldout"]["accuracy"] >= 0.85
         assert httpx.post(url + "/sentiment", json={"text": " "}).status_code == 422
         assert _docker("exec", cid, "python", "-m", "sentiment_app", "health").returncode == 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import json
+import shutil
 
 import pytest
 import torch
+from transformers import AutoModelForSequenceClassification
 
+from sentiment_app.backends import TorchLogits
 from sentiment_app.model import (
     NEGATIVE,
     POSITIVE,
@@ -49,16 +51,20 @@ def test_predicts_clear_cases(sentiment_model: SentimentModel) -> None:
     assert all(0.5 <= r.score <= 1 for r in results)
 
 
-def test_labels_normalised_whatever_the_naming(sentiment_model: SentimentModel) -> None:
+def test_labels_normalised_whatever_the_naming(sentiment_model: SentimentModel, model_dir) -> None:
     """Same weights with the classes swapped and renamed positive/negative: same answers."""
-    net = copy.deepcopy(sentiment_model.model)
+    net = AutoModelForSequenceClassification.from_pretrained(model_dir)
     with torch.no_grad():
         net.classifier.weight.copy_(net.classifier.weight.flip(0))
         net.classifier.bias.copy_(net.classifier.bias.flip(0))
     net.config.id2label = {0: "positive", 1: "negative"}
-    swapped = SentimentModel(net, sentiment_model.tokenizer, "swapped", Settings())
+    tokenizer = sentiment_model.tokenizer
+    swapped = SentimentModel(TorchLogits(net), tokenizer, net.config, "swapped", Settings())
     texts = POSITIVE_TEXTS + NEGATIVE_TEXTS
-    assert swapped.predict(texts) == sentiment_model.predict(texts)
+    assert [r.label for r in swapped.predict(texts)] == [POSITIVE] * 2 + [NEGATIVE] * 2
+    assert [r.score for r in swapped.predict(texts)] == pytest.approx(
+        [r.score for r in sentiment_model.predict(texts)], abs=1e-4
+    )
 
 
 def test_very_long_text_is_truncated_to_head_and_tail(sentiment_model: SentimentModel) -> None:
@@ -117,8 +123,55 @@ def test_trained_model_reports_its_accuracy(sentiment_model: SentimentModel, mod
     assert metrics["sst2_validation"]["accuracy"] >= 0.78
 
 
-def test_int8_quantized_model_still_answers(model_dir) -> None:
-    model = load_model(Settings(model=str(model_dir), quantize=True))
+MIXED_TEXTS = [
+    *POSITIVE_TEXTS,
+    *NEGATIVE_TEXTS,
+    "It was fine, I suppose, though the middle dragged.",
+    "Not bad at all. " * 200 + "But the ending ruined it for me.",
+    "ok",
+] * 3
+
+
+def test_default_backend_is_onnx_and_agrees_with_torch(sentiment_model, model_dir) -> None:
+    """The exported graph computes what the transformers model computes."""
+    assert sentiment_model.logits.name == "onnx"
+    torch_model = load_model(Settings(model=str(model_dir), backend="torch"))
+    assert sentiment_model.positive_probability(MIXED_TEXTS) == pytest.approx(
+        torch_model.positive_probability(MIXED_TEXTS), abs=1e-4
+    )
+
+
+@pytest.mark.parametrize(("workers", "pass_size"), [(1, 1), (1, 256), (2, 3), (4, 8)])
+def test_passes_and_workers_do_not_change_answers(
+    sentiment_model, model_dir, workers: int, pass_size: int
+) -> None:
+    """However texts are cut into passes and spread over threads, each keeps its own answer."""
+    model = load_model(Settings(model=str(model_dir), workers=workers, pass_size=pass_size))
+    assert model.positive_probability(MIXED_TEXTS) == pytest.approx(
+        sentiment_model.positive_probability(MIXED_TEXTS), abs=1e-5
+    )
+
+
+def test_model_without_onnx_graph_is_exported_once_into_the_cache(model_dir, tmp_path) -> None:
+    """A folder (or Hub snapshot) that ships no model.onnx gets one exported on first load."""
+    bare = tmp_path / "bare-model"
+    shutil.copytree(model_dir, bare, ignore=shutil.ignore_patterns("model.onnx"))
+    settings = Settings(model=str(bare), cache_dir=tmp_path / "cache")
+    model = load_model(settings)
+    exported = list((tmp_path / "cache").glob("*/model.onnx"))
+    assert [model.logits.path] == exported
+    assert not (bare / "model.onnx").exists()
     labels = [r.label for r in model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)]
     assert labels == [POSITIVE] * 2 + [NEGATIVE] * 2
-    assert "quantized" in type(model.model.classifier).__module__
+    mtime = exported[0].stat().st_mtime_ns
+    assert load_model(settings).logits.path == exported[0]
+    assert exported[0].stat().st_mtime_ns == mtime, "the second load exported again"
+
+
+@pytest.mark.parametrize(("backend", "name"), [("onnx", "onnx int8"), ("torch", "torch int8")])
+def test_int8_quantized_model_still_answers(model_dir, tmp_path, backend: str, name: str) -> None:
+    settings = Settings(model=str(model_dir), backend=backend, quantize=True, cache_dir=tmp_path)
+    model = load_model(settings)
+    assert model.logits.name == name
+    labels = [r.label for r in model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)]
+    assert labels == [POSITIVE] * 2 + [NEGATIVE] * 2

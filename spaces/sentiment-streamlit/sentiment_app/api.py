@@ -60,9 +60,10 @@ class BatchOut(BaseModel):
 
 
 class ModelOut(BaseModel):
-    """Which model answers, its own label names and its measured accuracy (if known)."""
+    """Which model answers and what runs it, its label names and measured accuracy (if known)."""
 
     model: str
+    backend: str
     labels: dict[int, str]
     max_tokens: int
     metrics: dict[str, Any] | None
@@ -190,6 +191,7 @@ def model_info(model: ModelDep) -> ModelOut:
     """The model in use, its labels and the accuracy measured when it was trained."""
     return ModelOut(
         model=model.source,
+        backend=model.logits.name,
         labels=model.id2label,
         max_tokens=model.max_tokens,
         metrics=model.metrics,

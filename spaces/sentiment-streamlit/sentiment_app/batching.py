@@ -20,8 +20,11 @@ BATCH_SIZE = Histogram(
 
 
 class MicroBatcher(Generic[T]):
-    """Queue texts; a background task gathers them for up to `wait_ms` (at most `max_batch`),
-    runs `predict` once on the group in a single worker thread and hands each caller its result.
+    """Queue texts; a background task gathers them (at most `max_batch`), runs `predict` once on
+    the group in a worker thread and hands each caller its result.
+
+    Under load (the last batch had company) a batch waits up to `wait_ms` for more texts; a lone
+    request on a quiet server goes straight to the model.
     """
 
     def __init__(
@@ -31,6 +34,7 @@ class MicroBatcher(Generic[T]):
         self.max_batch = max_batch
         self.wait = wait_ms / 1000
         self.batch_sizes: Counter[int] = Counter()
+        self._under_load = False
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[T]]] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentiment-model")
         self._task: asyncio.Task[None] | None = None
@@ -59,7 +63,7 @@ class MicroBatcher(Generic[T]):
     async def _gather(self) -> list[tuple[str, asyncio.Future[T]]]:
         batch = [await self._queue.get()]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait
+        deadline = loop.time() + (self.wait if self._under_load else 0.0)
         while len(batch) < self.max_batch:
             if not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -71,6 +75,7 @@ class MicroBatcher(Generic[T]):
                 batch.append(await asyncio.wait_for(self._queue.get(), remaining))
             except TimeoutError:
                 break
+        self._under_load = len(batch) > 1
         return batch
 
     async def _run(self) -> None:

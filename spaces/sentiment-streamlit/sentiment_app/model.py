@@ -6,10 +6,14 @@ import json
 import logging
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from sentiment_app.backends import Logits, OnnxLogits, TorchLogits, onnx_graph
 from sentiment_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,54 +78,77 @@ def special_tokens(tokenizer: Any) -> tuple[list[int], list[int]]:
 
 
 class SentimentModel:
-    """A transformers sequence classifier with normalised labels and head+tail truncation."""
+    """A sequence classifier with normalised labels and head+tail truncation, on any backend."""
 
-    def __init__(self, model: Any, tokenizer: Any, source: str, settings: Settings) -> None:
-        self.model = model.eval()
+    def __init__(
+        self, logits: Logits, tokenizer: Any, config: Any, source: str, settings: Settings
+    ) -> None:
+        self.logits = logits
         self.tokenizer = tokenizer
         self.source = source
-        self.max_batch = settings.max_batch
-        limits = [settings.max_tokens, getattr(model.config, "max_position_embeddings", 512)]
+        self.pass_size = settings.pass_size
+        self._pool = (
+            ThreadPoolExecutor(settings.workers, thread_name_prefix="sentiment-pass")
+            if settings.workers > 1
+            else None
+        )
+        limits = [settings.max_tokens, getattr(config, "max_position_embeddings", 512)]
         if 0 < tokenizer.model_max_length < 100_000:
             limits.append(tokenizer.model_max_length)
         self.max_tokens = min(limits)
         self.head_tokens = min(settings.head_tokens, self.max_tokens)
-        self.id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+        self.id2label = {int(k): str(v) for k, v in config.id2label.items()}
         self.negative, self.positive = normalise_labels(self.id2label)
         self.metrics = _read_metrics(source)
         self.prefix, self.suffix = special_tokens(tokenizer)
 
-    def encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        """Tokenize, keep the head and tail of long texts, pad to the longest: torch tensors."""
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's ids with its special tokens; long texts keep their head and tail."""
         clipped = [clip_chars(t, self.max_tokens) for t in texts]
         ids = self.tokenizer(clipped, add_special_tokens=False, verbose=False)["input_ids"]
         budget = self.max_tokens - len(self.prefix) - len(self.suffix)
         head = min(self.head_tokens, budget)
-        rows = [{"input_ids": self.prefix + head_tail(i, budget, head) + self.suffix} for i in ids]
-        return self.tokenizer.pad(rows, return_tensors="pt")
+        return [self.prefix + head_tail(i, budget, head) + self.suffix for i in ids]
+
+    def encode(self, texts: Sequence[str], tensors: str = "np") -> dict[str, Any]:
+        """Token ids of `texts` padded to the longest, as numpy ("np") or torch ("pt") arrays."""
+        return self._pad(self.token_ids(texts), tensors)
+
+    def _pad(self, rows: Sequence[list[int]], tensors: str = "np") -> dict[str, Any]:
+        return self.tokenizer.pad({"input_ids": list(rows)}, return_tensors=tensors)
+
+    def _forward(self, rows: Sequence[list[int]]) -> list[float]:
+        """P(positive) for rows of token ids: one forward pass, the two classes renormalised."""
+        pair = self.logits(self._pad(rows))[:, [self.negative, self.positive]].astype(np.float64)
+        pair -= pair.max(axis=1, keepdims=True)
+        odds = np.exp(pair)
+        return (odds[:, 1] / odds.sum(axis=1)).tolist()
 
     def positive_probability(self, texts: Sequence[str]) -> list[float]:
-        """P(positive) for each text, the two sentiment classes renormalised; one forward pass."""
-        import torch
+        """P(positive) for each text, in order.
 
-        with torch.inference_mode():
-            logits = self.model(**self.encode(texts)).logits
-            pair = logits[:, [self.negative, self.positive]].float()
-            return torch.softmax(pair, dim=-1)[:, 1].tolist()
+        Texts are sorted by token count and cut into passes of `pass_size`, so a short text is
+        never padded to a long one; `workers` passes run at once.
+        """
+        ids = self.token_ids(texts)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        passes = [order[s : s + self.pass_size] for s in range(0, len(order), self.pass_size)]
+        rows = [[ids[i] for i in chunk] for chunk in passes]
+        if self._pool is not None and len(rows) > 1:
+            outputs = list(self._pool.map(self._forward, rows))
+        else:
+            outputs = [self._forward(r) for r in rows]
+        probs = [0.0] * len(texts)
+        for chunk, out in zip(passes, outputs, strict=True):
+            for i, p in zip(chunk, out, strict=True):
+                probs[i] = p
+        return probs
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """Label every text, in order; forward passes of at most `max_batch` similar lengths."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        probs: list[float] = [0.0] * len(texts)
-        for start in range(0, len(order), self.max_batch):
-            chunk = order[start : start + self.max_batch]
-            for i, p in zip(
-                chunk, self.positive_probability([texts[i] for i in chunk]), strict=True
-            ):
-                probs[i] = p
+        """Label every text, in order."""
         return [
             Prediction(POSITIVE, round(p, 6)) if p >= 0.5 else Prediction(NEGATIVE, round(1 - p, 6))
-            for p in probs
+            for p in self.positive_probability(texts)
         ]
 
 
@@ -145,30 +172,31 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
-def _load_one(name: str, local_only: bool) -> tuple[Any, Any]:
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel:
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import cached_file
 
     tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
-    model = AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local_only)
-    return model, tokenizer
+    config = AutoConfig.from_pretrained(name, local_files_only=local_only)
 
+    def load_torch() -> Any:
+        return AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local_only)
 
-def quantize(model: Any) -> Any:
-    """int8 dynamic quantization of every Linear layer (weights int8, activations on the fly)."""
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    logits: Logits
+    if settings.backend == "torch":
+        logits = TorchLogits(load_torch(), settings.quantize)
+    else:
+        folder = Path(cached_file(name, "config.json", local_files_only=local_only)).parent
+        graph = onnx_graph(name, folder, load_torch, settings.cache_dir, settings.quantize)
+        logits = OnnxLogits(graph, settings.threads, "onnx int8" if settings.quantize else "onnx")
+    return SentimentModel(logits, tokenizer, config, name, settings)
 
 
 def load_model(settings: Settings) -> SentimentModel:
     """Load `settings.model` (Hub id or folder); without the Hub fall back to the local folder."""
     import torch
 
-    torch.set_num_threads(settings.torch_threads)
+    torch.set_num_threads(settings.threads)
     candidates = [settings.model]
     fallback = settings.fallback_model
     if fallback.is_dir() and str(fallback) != settings.model:
@@ -181,13 +209,11 @@ def load_model(settings: Settings) -> SentimentModel:
             if not online:
                 log.warning("Hugging Face Hub unreachable: %s only from the local cache", name)
         try:
-            model, tokenizer = _load_one(name, local_only=not online)
+            model = _load_one(name, settings, local_only=not online)
         except (OSError, ValueError) as exc:
             log.warning("could not load sentiment model %s: %s", name, str(exc).splitlines()[0])
             errors.append(f"{name}: {exc}")
             continue
-        log.info("sentiment model in use: %s%s", name, " (int8)" if settings.quantize else "")
-        if settings.quantize:
-            model = quantize(model)
-        return SentimentModel(model, tokenizer, name, settings)
+        log.info("sentiment model in use: %s (%s)", name, model.logits.name)
+        return model
     raise RuntimeError("no sentiment model could be loaded:\n" + "\n".join(errors))

