@@ -175,3 +175,7 @@ def test_int8_quantized_model_still_answers(model_dir, tmp_path, backend: str, n
     assert model.logits.name == name
     labels = [r.label for r in model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)]
     assert labels == [POSITIVE] * 2 + [NEGATIVE] * 2
+
+
+def test_no_texts_no_work(sentiment_model: SentimentModel) -> None:
+    assert sentiment_model.predict([]) == []

@@ -130,6 +130,8 @@ class SentimentModel:
         Texts are sorted by token count and cut into passes of `pass_size`, so a short text is
         never padded to a long one; `workers` passes run at once.
         """
+        if not texts:
+            return []
         ids = self.token_ids(texts)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         passes = [order[s : s + self.pass_size] for s in range(0, len(order), self.pass_size)]
