@@ -139,7 +139,7 @@ def test_one_bad_item_names_its_position(client: TestClient) -> None:
 def test_body_over_the_limit_is_413(client: TestClient) -> None:
     response = client.post("/predict/batch", json={"items": [SETOSA] * 5000})
     assert response.status_code == 413
-    assert "larger than" in response.json()["detail"]
+    assert "larger than" in response.json()["message"]
 
 
 def test_streamed_body_over_the_limit_is_413(client: TestClient) -> None:

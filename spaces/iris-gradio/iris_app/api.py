@@ -45,14 +45,12 @@ def _out(prediction: Prediction, version: str) -> PredictionOut:
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     """422 with one readable sentence naming each bad field, plus the errors field by field.
 
-    The offending input is not echoed back: it may be NaN, which JSON cannot carry.
+    The input is not echoed back: it may be huge, NaN (which JSON cannot carry) or not encodable.
     """
     assert isinstance(exc, RequestValidationError)
-    detail = [
-        {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in exc.errors()
-    ]
-    fields = [".".join(str(p) for p in err["loc"] if p != "body") or "body" for err in detail]
-    message = "; ".join(f"{f}: {err['msg']}" for f, err in zip(fields, detail, strict=True))
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]
+    message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, detail, strict=True))
     return JSONResponse(
         status_code=422, content={"message": f"Invalid request. {message}", "detail": detail}
     )

@@ -15,7 +15,8 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"Request body is larger than {self.max_bytes} bytes."})
+        message = f"Request body is larger than {self.max_bytes} bytes."
+        body = json.dumps({"message": message, "detail": message})
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})

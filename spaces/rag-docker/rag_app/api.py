@@ -121,7 +121,10 @@ def _answer(service: RagService, prepared: Prepared, text: str) -> AskResponse:
 
 
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-    """422 with one readable sentence naming each bad field, plus the errors field by field."""
+    """422 with one readable sentence naming each bad field, plus the errors field by field.
+
+    The input is not echoed back: it may be huge, NaN (which JSON cannot carry) or not encodable.
+    """
     assert isinstance(exc, RequestValidationError)
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]

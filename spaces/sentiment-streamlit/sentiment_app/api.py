@@ -12,9 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import AfterValidator, BaseModel, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sentiment_app.batching import MicroBatcher
+from sentiment_app.http_limits import BodySizeLimit
 from sentiment_app.model import Prediction, SentimentModel, load_model
 from sentiment_app.settings import get_settings
 
@@ -75,55 +75,6 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
 
 
-class BodySizeLimit:
-    """Answer 413 to request bodies over `limit` bytes, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if declared.isdigit() and int(declared) > self.limit:
-            await self._reject(send)
-            return
-        received = 0
-        started = rejected = False
-
-        async def counting_receive() -> Message:
-            nonlocal received, rejected
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit and not rejected:
-                rejected = True
-                if not started:
-                    await self._reject(send)
-                return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if rejected:
-                return  # the 413 has been sent; drop what the app answers to the disconnect
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        await self.app(scope, counting_receive, guarded_send)
-
-    async def _reject(self, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"Request body too large: the limit is {self.limit} bytes."},
-            status_code=413,
-        )
-        await response({"type": "http"}, _no_receive, send)
-
-
-async def _no_receive() -> Message:
-    return {"type": "http.disconnect"}
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Load the model once, then serve through one micro-batcher."""
@@ -155,15 +106,25 @@ app = FastAPI(
     version="1.0.0",
     lifespan=lifespan,
 )
-app.add_middleware(BodySizeLimit, limit=get_settings().max_body_bytes)
+app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
 Instrumentator().instrument(app).expose(app, include_in_schema=False)
 
 
-@app.exception_handler(RequestValidationError)
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """422 with where and why, without echoing the input (it may be huge or not encodable)."""
-    errors = [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-    return JSONResponse({"detail": errors}, status_code=422)
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """422 with one readable sentence naming each bad field, plus the errors field by field.
+
+    The input is not echoed back: it may be huge, NaN (which JSON cannot carry) or not encodable.
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]
+    message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, detail, strict=True))
+    return JSONResponse(
+        status_code=422, content={"message": f"Invalid request. {message}", "detail": detail}
+    )
+
+
+app.add_exception_handler(RequestValidationError, validation_error)
 
 
 @app.post("/sentiment", response_model=SentimentOut)
