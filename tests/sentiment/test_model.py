@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -166,6 +167,47 @@ def test_model_without_onnx_graph_is_exported_once_into_the_cache(model_dir, tmp
     mtime = exported[0].stat().st_mtime_ns
     assert load_model(settings).logits.path == exported[0]
     assert exported[0].stat().st_mtime_ns == mtime, "the second load exported again"
+
+
+@pytest.fixture(scope="module")
+def distilbert_dir(model_dir, tmp_path_factory) -> Path:
+    """A small DistilBERT classifier (the default Hub model's architecture), random weights."""
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("distilbert")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    config = DistilBertConfig(
+        vocab_size=tokenizer.vocab_size,
+        n_layers=2,
+        dim=64,
+        hidden_dim=128,
+        n_heads=2,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        label2id={"NEGATIVE": 0, "POSITIVE": 1},
+    )
+    torch.manual_seed(0)
+    DistilBertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_default_hub_architecture_exports_and_agrees(distilbert_dir, tmp_path) -> None:
+    """DistilBERT, which the Space loads from the Hub by default, runs on ONNX Runtime too."""
+    onnx = load_model(Settings(model=str(distilbert_dir), cache_dir=tmp_path))
+    eager = load_model(Settings(model=str(distilbert_dir), backend="torch"))
+    assert (onnx.logits.name, eager.logits.name) == ("onnx", "torch")
+    assert onnx.positive_probability(MIXED_TEXTS) == pytest.approx(
+        eager.positive_probability(MIXED_TEXTS), abs=1e-5
+    )
+
+
+def test_model_runs_on_torch_when_no_graph_can_be_made(distilbert_dir, tmp_path) -> None:
+    """A cache that cannot be written (here: under a file) costs speed, never the Space."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    model = load_model(Settings(model=str(distilbert_dir), cache_dir=blocker / "cache"))
+    assert model.logits.name == "torch"
+    assert len(model.predict(MIXED_TEXTS)) == len(MIXED_TEXTS)
 
 
 @pytest.mark.parametrize(("backend", "name"), [("onnx", "onnx int8"), ("torch", "torch int8")])

@@ -189,8 +189,13 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
         logits = TorchLogits(load_torch(), settings.quantize)
     else:
         folder = Path(cached_file(name, "config.json", local_files_only=local_only)).parent
-        graph = onnx_graph(name, folder, load_torch, settings.cache_dir, settings.quantize)
-        logits = OnnxLogits(graph, settings.threads, "onnx int8" if settings.quantize else "onnx")
+        try:
+            graph = onnx_graph(name, folder, load_torch, settings.cache_dir, settings.quantize)
+            kind = "onnx int8" if settings.quantize else "onnx"
+            logits = OnnxLogits(graph, settings.threads, kind)
+        except Exception as exc:  # a model the exporter cannot trace, a read-only cache...
+            log.warning("no ONNX graph for %s, running it on PyTorch: %s", name, exc)
+            logits = TorchLogits(load_torch(), settings.quantize)
     return SentimentModel(logits, tokenizer, config, name, settings)
 
 
