@@ -58,7 +58,7 @@ def test_health_and_model(client: TestClient) -> None:
 def test_health_is_503_before_the_model_is_loaded() -> None:
     response = TestClient(create_app()).get("/health")  # no `with`: the lifespan never ran
     assert response.status_code == 503
-    assert "not loaded" in response.json()["detail"]
+    assert "not loaded" in response.json()["message"]
 
 
 def test_docs_and_every_schema_have_examples(client: TestClient) -> None:

@@ -30,3 +30,9 @@ def test_every_api_answers_bad_input_the_same_way() -> None:
     apis = (iris_app.api, sentiment_app.api, rag_app.api)
     sources = {inspect.getsource(api.validation_error) for api in apis}
     assert len(sources) == 1, "validation_error differs between the Spaces' api.py"
+
+
+def test_every_refusal_has_a_message() -> None:
+    """HTTPException answers carry the same `message` field as validation errors."""
+    sources = {inspect.getsource(api.http_error) for api in (iris_app.api, rag_app.api)}
+    assert len(sources) == 1, "http_error differs between the Spaces' api.py"

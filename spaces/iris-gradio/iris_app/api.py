@@ -56,6 +56,16 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    """Every refusal as {"message", "detail"}, like validation errors."""
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"message": exc.detail, "detail": exc.detail},
+        headers=exc.headers,
+    )
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI app; `app.state.model` is set while the lifespan runs."""
     settings = settings or get_settings()
@@ -77,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.metrics:
         # One registry per app, so that apps built side by side (tests) never share counters.
