@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -103,6 +102,7 @@ def quantize_onnx(source: Path, path: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = path.with_name(path.name + ".partial")
+    path.parent.mkdir(parents=True, exist_ok=True)
     quantize_dynamic(source, partial, weight_type=QuantType.QInt8)
     partial.replace(path)
     return path
@@ -130,7 +130,6 @@ def onnx_graph(
     int8 = cache / "model.int8.onnx"
     if not int8.is_file():
         log.info("quantizing %s to int8 once: %s", source, int8)
-        int8.parent.mkdir(parents=True, exist_ok=True)
         quantize_onnx(fp32, int8)
     return int8
 
@@ -140,7 +139,6 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoModelForSequenceClassification
 
     folder = Path((argv or sys.argv[1:] or ["model"])[0])
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = AutoModelForSequenceClassification.from_pretrained(folder)
     print(export_onnx(model, folder / ONNX_FILE))
 

@@ -184,10 +184,8 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
     def load_torch() -> Any:
         return AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local_only)
 
-    logits: Logits
-    if settings.backend == "torch":
-        logits = TorchLogits(load_torch(), settings.quantize)
-    else:
+    logits: Logits | None = None
+    if settings.backend == "onnx":
         folder = Path(cached_file(name, "config.json", local_files_only=local_only)).parent
         try:
             graph = onnx_graph(name, folder, load_torch, settings.cache_dir, settings.quantize)
@@ -195,7 +193,8 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
             logits = OnnxLogits(graph, settings.threads, kind)
         except Exception as exc:  # a model the exporter cannot trace, a read-only cache...
             log.warning("no ONNX graph for %s, running it on PyTorch: %s", name, exc)
-            logits = TorchLogits(load_torch(), settings.quantize)
+    if logits is None:
+        logits = TorchLogits(load_torch(), settings.quantize)
     return SentimentModel(logits, tokenizer, config, name, settings)
 
 

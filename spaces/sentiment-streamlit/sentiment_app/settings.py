@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(32, ge=1, le=256, description="Most requests in one micro-batch.")
     batch_wait_ms: float = Field(
-        5.0, ge=0, le=1000, description="How long a request waits for others to join its batch."
+        5.0, ge=0, le=1000, description="Under load, how long a batch waits for more requests."
     )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body (413 above).")
     max_upload_mb: int = Field(5, ge=1, description="Largest CSV the demo accepts, in MB.")
