@@ -24,9 +24,16 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from httpx_sse import connect_sse
 
 from bench.loadgen import machine_info, percentile, run_load, write_results
 from bench.servers import free_port, running
+from rag_app.evidence import Evidence
+from rag_app.index import DocRecord, Hit, RagIndex, load_embeddings
+from rag_app.ingest import find_files, ingest_file
+from rag_app.llm import GenerationParams, packaged_gguf
+from rag_app.prompt import build_messages
+from rag_app.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "spaces" / "rag-docker"
@@ -40,14 +47,6 @@ PACKAGES = [
     "llama-cpp-python",
     "torch",
 ]
-if str(SPACE) not in sys.path:
-    sys.path.insert(0, str(SPACE))
-
-from rag_app.chain import build_messages  # noqa: E402
-from rag_app.index import DocRecord, RagIndex, load_embeddings  # noqa: E402
-from rag_app.ingest import find_files, ingest_file  # noqa: E402
-from rag_app.llm import GenerationParams, packaged_gguf  # noqa: E402
-from rag_app.settings import Settings  # noqa: E402
 
 
 def questions() -> list[str]:
@@ -127,18 +126,31 @@ def stream_timing(began: float, first: float | None, tokens: int) -> dict:
     }
 
 
-def stream_ask(url: str, question: str) -> dict:
-    """Time to first token and tokens/s of one /ask/stream call, seen by the client."""
+def stream_ask(url: str, question: str) -> tuple[dict, dict]:
+    """Time to first token and tokens/s of one /ask/stream call seen by the client, and the
+    `context` event (the passages and quotes the prompt was built from)."""
     began = time.perf_counter()
-    first, tokens, event = None, 0, ""
-    with httpx.stream("POST", f"{url}/ask/stream", json={"question": question}, timeout=120) as r:
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: ") and event == "token":
+    first, tokens, context = None, 0, {}
+    with (
+        httpx.Client(timeout=120) as client,
+        connect_sse(client, "POST", f"{url}/ask/stream", json={"question": question}) as events,
+    ):
+        for event in events.iter_sse():
+            if event.event == "context":
+                context = event.json()
+            elif event.event == "token":
                 tokens += 1
                 first = first or time.perf_counter()
-    return stream_timing(began, first, tokens)
+    return stream_timing(began, first, tokens), context
+
+
+def prompt_of(question: str, context: dict) -> list[dict]:
+    """The messages the app sent to the LLM, rebuilt from its `context` event."""
+    hits = [
+        Hit(**{k: s[k] for k in ("source", "page", "chunk_id", "text", "score")})
+        for s in context["sources"]
+    ]
+    return build_messages(question, hits, [Evidence(**e) for e in context["evidence"]])
 
 
 def raw_llama(llama, messages: list[dict], params: GenerationParams) -> dict:
@@ -247,16 +259,14 @@ def main(argv: list[str] | None = None) -> None:
             params = GenerationParams.from_settings(settings)
             app_rows, raw_rows = [], []
             for question in qs[:asks]:
-                hits = [
-                    h
-                    for h in index.search(question, settings.top_k_default)
-                    if h.score >= settings.min_score
-                ]
-                raw_rows.append(raw.run(build_messages(question, hits), params))
-                app_rows.append(stream_ask(url, question))
+                app, context = stream_ask(url, question)
+                if not context["sources"]:  # refused: nothing was generated
+                    continue
+                app_rows.append(app)
+                raw_rows.append(raw.run(prompt_of(question, context), params))
             raw.close()
             results["ask"] = {
-                "questions": asks,
+                "questions": len(app_rows),
                 "top_k": settings.top_k_default,
                 "app_ttft_ms": median(app_rows, "ttft_ms"),
                 "raw_ttft_ms": median(raw_rows, "ttft_ms"),

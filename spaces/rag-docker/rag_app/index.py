@@ -6,6 +6,7 @@ Layout of RAG_INDEX_DIR::
     gen-<n>/index.faiss         the vectors (inner product of normalised vectors = cosine)
     gen-<n>/index.pkl           LangChain's docstore (chunk text and metadata)
     gen-<n>/manifest.json       embedding model, dimension, documents and their chunk ids
+    gen-<n>/bm25/               the keyword (BM25) index of the same chunks, in the same order
 
 A crash at any point of a save leaves `current` pointing at the previous complete generation.
 """
@@ -21,11 +22,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from rag_app.keywords import FOLDER as KEYWORDS
+from rag_app.keywords import KeywordIndex
+
 if TYPE_CHECKING:
     from langchain_community.vectorstores import FAISS
     from langchain_core.embeddings import Embeddings
 
-FORMAT = 1
+FORMAT = 2  # 2: sentence-aligned chunks with headings, and a BM25 index
 CURRENT = "current"
 
 
@@ -71,13 +77,21 @@ class Manifest:
 
 @dataclass
 class Hit:
-    """One retrieved chunk."""
+    """One retrieved chunk: its cosine similarity, BM25 score and relevance to the query."""
 
     source: str
     page: int | None
     chunk_id: str
     text: str
     score: float
+    keyword_score: float = 0.0
+    relevance: float = 0.0
+    heading: str = ""
+
+
+def indexed_text(text: str, heading: str) -> str:
+    """What is embedded and keyword-indexed for a chunk: its heading line, then its text."""
+    return f"{heading}\n{text}" if heading else text
 
 
 def read_manifest(index_dir: Path, embedding_name: str | None = None) -> Manifest:
@@ -94,14 +108,18 @@ def read_manifest(index_dir: Path, embedding_name: str | None = None) -> Manifes
             f"delete it and {rebuild}"
         ) from exc
     if manifest.format != FORMAT:
-        raise IndexLoadError(f"index format {manifest.format} at {index_dir}, expected {FORMAT}")
+        raise IndexLoadError(
+            f"the index at {index_dir} has format {manifest.format}, this version reads "
+            f"{FORMAT}: rebuild it with: python -m rag_app.ingest --rebuild --index {index_dir} "
+            "<files or folders>"
+        )
     if embedding_name is not None and manifest.embedding_model != embedding_name:
         raise IndexLoadError(
             f"the index at {index_dir} was built with embedding model "
             f"'{manifest.embedding_model}' (dim {manifest.dim}), but EMBEDDING_MODEL is "
             f"'{embedding_name}'; rebuild it with --rebuild or set EMBEDDING_MODEL to match"
         )
-    for name in ("index.faiss", "index.pkl"):
+    for name in ("index.faiss", "index.pkl", f"{KEYWORDS}/terms.json"):
         if not (current / name).is_file():
             raise IndexLoadError(f"the index at {index_dir} is corrupt: {name} is missing")
     return manifest
@@ -129,11 +147,29 @@ def check_index(index_dir: Path, embedding_name: str) -> Manifest:
 class RagIndex:
     """A FAISS store plus its manifest; thread-safe search and add."""
 
-    def __init__(self, store: FAISS, manifest: Manifest, embeddings: Embeddings) -> None:
+    def __init__(
+        self,
+        store: FAISS,
+        manifest: Manifest,
+        embeddings: Embeddings,
+        keywords: KeywordIndex | None = None,
+    ) -> None:
         self.store = store
         self.manifest = manifest
         self.embeddings = embeddings
+        self._keywords = keywords
         self.lock = threading.RLock()
+
+    @property
+    def keywords(self) -> KeywordIndex:
+        """BM25 over every chunk in vector-store order, rebuilt on first use after a change."""
+        with self.lock:
+            if self._keywords is None:
+                ids = [self.store.index_to_docstore_id[i] for i in range(self.store.index.ntotal)]
+                docs = [self.store.docstore.search(i) for i in ids]
+                texts = [indexed_text(d.page_content, d.metadata.get("heading", "")) for d in docs]
+                self._keywords = KeywordIndex.build(ids, texts)
+            return self._keywords
 
     @classmethod
     def create(cls, embeddings: Embeddings, embedding_name: str) -> RagIndex:
@@ -167,15 +203,20 @@ class RagIndex:
                 allow_dangerous_deserialization=True,  # our own file, written by save()
                 distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
             )
-        except Exception as exc:  # pickle, EOF, attribute errors: all mean corrupt
+            keywords = KeywordIndex.load(index_dir / CURRENT)
+        except Exception as exc:  # pickle, EOF, JSON, attribute errors: all mean corrupt
             raise IndexLoadError(f"the index at {index_dir} is corrupt: {exc!r}") from exc
+        if keywords.ids != [store.index_to_docstore_id[i] for i in range(store.index.ntotal)]:
+            raise IndexLoadError(
+                f"the index at {index_dir} is corrupt: its BM25 and FAISS files disagree"
+            )
         dim = len(embeddings.embed_query("dimension probe"))
         if dim != manifest.dim:
             raise IndexLoadError(
                 f"the index at {index_dir} has dimension {manifest.dim}, the embedding model "
                 f"gives {dim}: rebuild it"
             )
-        return cls(store, manifest, embeddings)
+        return cls(store, manifest, embeddings, keywords)
 
     @property
     def size(self) -> int:
@@ -186,25 +227,30 @@ class RagIndex:
         """The document with this content hash, if the index holds it."""
         return next((d for d in self.manifest.documents if d.sha256 == sha256), None)
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        """The k chunks nearest to the query, best first, score = cosine similarity."""
-        vector = self.embeddings.embed_query(query)
-        return self.search_vector(vector, k)
-
-    def search_vector(self, vector: list[float], k: int) -> list[Hit]:
-        """Search by an already computed query embedding."""
+    def nearest(self, vector: list[float], k: int) -> list[tuple[int, float]]:
+        """(position, cosine) of the k chunks nearest to a query embedding, best first."""
         with self.lock:
-            pairs = self.store.similarity_search_with_score_by_vector(vector, k=k)
-        return [
-            Hit(
-                source=doc.metadata["source"],
-                page=doc.metadata.get("page"),
-                chunk_id=doc.metadata["chunk_id"],
-                text=doc.page_content,
-                score=round(float(score), 4),
-            )
-            for doc, score in pairs
-        ]
+            scores, positions = self.store.index.search(np.array([vector], dtype=np.float32), k)
+        return [(int(p), float(s)) for p, s in zip(positions[0], scores[0], strict=True) if p >= 0]
+
+    def cosines(self, vector: list[float], positions: list[int]) -> np.ndarray:
+        """Cosine similarity of the query embedding to the chunks at these positions."""
+        with self.lock:
+            stored = np.stack([self.store.index.reconstruct(p) for p in positions])
+        return stored @ np.asarray(vector, dtype=np.float32)
+
+    def hit(self, position: int, score: float) -> Hit:
+        """The chunk at a position of the vector store as a Hit."""
+        doc = self.store.docstore.search(self.store.index_to_docstore_id[position])
+        meta = doc.metadata
+        return Hit(
+            source=meta["source"],
+            page=meta.get("page"),
+            chunk_id=meta["chunk_id"],
+            text=doc.page_content,
+            score=round(score, 4),
+            heading=meta.get("heading", ""),
+        )
 
     def add(
         self,
@@ -223,6 +269,7 @@ class RagIndex:
                 list(zip(texts, vectors, strict=True)), metadatas=metadatas, ids=record.chunk_ids
             )
             self.manifest.documents.append(record)
+            self._keywords = None
 
     def save(self, index_dir: Path) -> Path:
         """Write a new generation, then swap `current` to it; returns the generation folder."""
@@ -231,8 +278,9 @@ class RagIndex:
         tmp = index_dir / f".tmp-{name}"
         with self.lock:
             self.store.save_local(str(tmp))
+            self.keywords.save(tmp)
             (tmp / "manifest.json").write_text(self.manifest.to_json())
-        for path in tmp.iterdir():
+        for path in [*tmp.iterdir(), *(tmp / KEYWORDS).iterdir()]:
             _fsync(path)
         final = index_dir / name
         os.replace(tmp, final)

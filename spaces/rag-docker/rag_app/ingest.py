@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 import tempfile
 import time
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from rag_app.index import DocRecord, IndexLoadError, RagIndex, load_embeddings
+from rag_app.index import DocRecord, IndexLoadError, RagIndex, indexed_text, load_embeddings
+from rag_app.sentences import only_headings
 from rag_app.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -77,16 +79,69 @@ def load_documents(path: Path, source: str) -> list[Document]:
     return docs
 
 
-def split_documents(docs: list[Document], sha256: str, settings: Settings) -> list[Document]:
-    """Chunks with a stable id `<sha256 prefix>-<n>`, keeping source and page."""
+# Chunks end where sentences end: after a blank line, then after . ! or ?, and only then inside a
+# sentence (Markdown and PDF text is hard-wrapped, so a line break alone is not a boundary).
+# Markdown is cut at headings, code fences and rules first (LangChain's own Markdown separators).
+SENTENCE_SEPARATORS = ["\n\n", r"(?<=[.!?])\s+", "\n", " ", ""]
+HEADING_LINE = re.compile(r"^(#{1,6}) +(.+?)\s*$", re.MULTILINE)
+
+
+def markdown_separators() -> list[str]:
     from langchain_text_splitters import Language, RecursiveCharacterTextSplitter
 
-    kwargs = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
-    if docs[0].metadata["source"].lower().endswith(".md"):
-        splitter = RecursiveCharacterTextSplitter.from_language(Language.MARKDOWN, **kwargs)
-    else:
-        splitter = RecursiveCharacterTextSplitter(**kwargs)
-    chunks = [c for c in splitter.split_documents(docs) if c.page_content.strip()]
+    own = RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN)
+    return own[: own.index("\n\n")] + SENTENCE_SEPARATORS
+
+
+def title_of(text: str) -> str:
+    """A document's title: its first non-empty line, without Markdown heading marks."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return first.strip().lstrip("#").strip()
+
+
+def heading_at(text: str, position: int, title: str) -> str:
+    """'Title > Section': the last Markdown section heading (##, ###) before `position`."""
+    fence, section = False, ""
+    for line_start, line in _lines(text):
+        if line_start > position:
+            break
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and (match := HEADING_LINE.match(line)) and len(match.group(1)) > 1:
+            section = match.group(2)
+    return f"{title} > {section}" if section else title
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    found, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        found.append((pos, line))
+        pos += len(line)
+    return found
+
+
+def split_documents(docs: list[Document], sha256: str, settings: Settings) -> list[Document]:
+    """Chunks with a stable id `<sha256 prefix>-<n>`, their source and page, and a `heading`
+    ("Title > Section") that is embedded and keyword-indexed with the chunk but never quoted."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    is_md = docs[0].metadata["source"].lower().endswith(".md")
+    splitter = RecursiveCharacterTextSplitter(
+        separators=markdown_separators() if is_md else SENTENCE_SEPARATORS,
+        is_separator_regex=True,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        add_start_index=True,
+    )
+    title = title_of(docs[0].page_content)
+    chunks = []
+    for doc in docs:
+        for chunk in splitter.split_documents([doc]):
+            start = chunk.metadata.pop("start_index")
+            if not only_headings(chunk.page_content):  # a lone heading heads the next chunk
+                heading = heading_at(doc.page_content, start, title) if is_md else title
+                chunk.metadata["heading"] = heading
+                chunks.append(chunk)
     for n, chunk in enumerate(chunks):
         chunk.metadata["chunk_id"] = f"{sha256[:12]}-{n:04d}"
     return chunks
@@ -106,10 +161,11 @@ def ingest_file(
         return IngestResult(source, sha256, "skipped", 0)
     chunks = split_documents(load_documents(path, source), sha256, settings)
     texts = [c.page_content for c in chunks]
+    embedded = [indexed_text(c.page_content, c.metadata["heading"]) for c in chunks]
     vectors: list[list[float]] = []
     bar = tqdm(total=len(texts), desc=source, unit="chunk", disable=not progress, leave=False)
     for start in range(0, len(texts), BATCH):
-        vectors += index.embeddings.embed_documents(texts[start : start + BATCH])
+        vectors += index.embeddings.embed_documents(embedded[start : start + BATCH])
         bar.update(min(BATCH, len(texts) - start))
     bar.close()
     pages = max((c.metadata["page"] or 0) for c in chunks) or None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 import queue
 import threading
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 
 from rag_app.settings import Settings
 
+log = logging.getLogger(__name__)
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Answers are one or two sentences: stop before a small model rambles into new questions.
 STOP = ("\n\n", "\nQuestion:")
@@ -69,18 +71,35 @@ def packaged_gguf() -> str:
 
 
 def resolve_gguf(settings: Settings) -> str:
-    """LLM_MODEL_PATH, else LLM_REPO_ID + LLM_FILENAME from the Hub, else the packaged SmolLM2."""
+    """LLM_MODEL_PATH, else LLM_REPO_ID + LLM_FILENAME from the Hub, else the packaged SmolLM2.
+
+    A Hub GGUF is taken from the local cache (the image downloads it at build time), else
+    downloaded; when the Hub cannot be reached the packaged SmolLM2 is used, with a warning. A repo
+    or file that the Hub says does not exist is an error, not a silent fallback.
+    """
     if settings.llm_model_path:
         if not os.path.isfile(settings.llm_model_path):
             raise LLMError(f"LLM_MODEL_PATH={settings.llm_model_path} is not a file")
         return settings.llm_model_path
-    if settings.llm_repo_id or settings.llm_filename:
-        if not (settings.llm_repo_id and settings.llm_filename):
-            raise LLMError("set both LLM_REPO_ID and LLM_FILENAME, or neither")
-        from huggingface_hub import hf_hub_download
+    if not (settings.llm_repo_id or settings.llm_filename):
+        return packaged_gguf()
+    if not (settings.llm_repo_id and settings.llm_filename):
+        raise LLMError("set both LLM_REPO_ID and LLM_FILENAME, or neither")
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-        return hf_hub_download(settings.llm_repo_id, settings.llm_filename)
-    return packaged_gguf()
+    repo, filename = settings.llm_repo_id, settings.llm_filename
+    try:
+        return hf_hub_download(repo, filename, local_files_only=True)
+    except LocalEntryNotFoundError:
+        pass
+    try:
+        return hf_hub_download(repo, filename)
+    except LocalEntryNotFoundError as exc:  # no connection, and not in the cache
+        log.warning("the Hub is unreachable (%s); using the packaged %s", exc, PACKAGED_GGUF)
+        return packaged_gguf()
+    except HfHubHTTPError as exc:
+        raise LLMError(f"cannot download {filename} from {repo}: {exc}") from exc
 
 
 class LlamaCppBackend:
@@ -194,12 +213,17 @@ class TokenStream:
         await asyncio.to_thread(self.wait_started, timeout)
 
     def __iter__(self) -> Iterator[str]:
-        while (item := self._items.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        """The tokens; a reader that stops early (break, close, garbage) cancels the generation."""
+        try:
+            while (item := self._items.get()) is not _END:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.cancel()
 
     async def __aiter__(self) -> AsyncIterator[str]:
+        """The tokens, for async code; cancelled as soon as the reader stops (client gone)."""
         try:
             while (item := await asyncio.to_thread(self._items.get)) is not _END:
                 if isinstance(item, BaseException):
@@ -267,6 +291,7 @@ def main() -> None:
     """`python -m rag_app.llm`: resolve (and download, if from the Hub) the GGUF; print its path."""
     from rag_app.settings import get_settings
 
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     print(resolve_gguf(get_settings()))
 
 

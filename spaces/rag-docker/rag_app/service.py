@@ -9,6 +9,7 @@ from rag_app.chain import RagChain
 from rag_app.index import DocRecord, Hit, RagIndex, load_embeddings
 from rag_app.ingest import IngestResult, ingest_bytes
 from rag_app.llm import Backend, GenerationQueue, build_backend
+from rag_app.retrieval import CrossEncoderReranker
 from rag_app.settings import Settings
 
 
@@ -35,9 +36,12 @@ class RagService:
         if backend is None:
             backend = build_backend(s)
             backend.load()  # type: ignore[attr-defined]
+        reranker = None
+        if s.reranker_model:
+            reranker = CrossEncoderReranker(s.reranker_model, s.torch_threads)
         self.index = index
         self.queue = GenerationQueue(backend, s.queue_size, s.queue_timeout_s)
-        self.chain = RagChain(index, self.queue, s)
+        self.chain = RagChain(index, self.queue, s, reranker)
         return self
 
     def close(self) -> None:
@@ -49,8 +53,9 @@ class RagService:
         return self.queue.backend.name if self.queue else "not loaded"
 
     def search(self, query: str, top_k: int) -> list[Hit]:
-        assert self.index is not None
-        return self.index.search(query, top_k)
+        """The top_k passages for a query (hybrid or dense, reranked if configured), no LLM."""
+        assert self.chain is not None
+        return self.chain.retriever.search(query, top_k).hits
 
     def documents(self) -> list[DocRecord]:
         assert self.index is not None

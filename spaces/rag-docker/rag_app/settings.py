@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,22 +45,52 @@ class Settings(BaseSettings):
         SecretStr("not-needed"), description="API key of that server (a Space secret)."
     )
     openai_model: str = Field("default", description="Model name sent to that server.")
-    chunk_size: int = Field(700, ge=100, le=8000, description="Characters per chunk.")
-    chunk_overlap: int = Field(
-        100, ge=0, le=2000, description="Characters shared by neighbouring chunks."
+    chunk_size: int = Field(
+        500,
+        ge=100,
+        le=8000,
+        description="Characters per chunk (500 measured best of 450-700: bench/rag_eval.py).",
     )
+    chunk_overlap: int = Field(80, ge=0, le=2000, description="Characters shared by neighbours.")
+    retrieval: Literal["hybrid", "dense"] = Field(
+        "hybrid",
+        description="hybrid: BM25 keyword and dense scores fused (better on every measure of "
+        "bench/results/rag_eval.md); dense: FAISS cosine only.",
+    )
+    dense_weight: float = Field(
+        0.6, ge=0, le=1, description="Weight of the dense score in hybrid fusion (BM25: the rest)."
+    )
+    retrieval_candidates: int = Field(
+        50, ge=1, description="Candidates taken from each retriever before fusion."
+    )
+    reranker_model: str | None = Field(
+        None,
+        description="Optional cross-encoder (a Hub id or a local path, sentence-transformers) that "
+        "reorders the fused candidates; none is packaged, so it is off by default.",
+    )
+    reranker_candidates: int = Field(20, ge=1, description="Fused candidates the reranker sees.")
     top_k_default: int = Field(
         1,
         ge=1,
-        description="Chunks given to the LLM when a request names none: 1 suits the packaged 135M "
-        "model, which mixes up several passages; 3-4 suit a 0.5B+ model.",
+        description="Passages given to the LLM when a request names none: 1 suits the packaged "
+        "135M model, which mixes up several passages; 3-4 suit a 0.5B+ model.",
     )
     top_k_max: int = Field(20, ge=1, description="Largest top_k a request may ask for.")
-    min_score: float = Field(
-        0.2,
-        ge=-1,
+    min_relevance: float = Field(
+        0.3,
+        ge=0,
         le=1,
-        description="Chunks below this cosine similarity are not shown to the LLM.",
+        description="Passages whose relevance (mean of cosine similarity and the share of the "
+        "question's term weight they hold) is below this are not shown to the LLM; with none left "
+        "the answer is 'I don't know', without calling it.",
+    )
+    answer_mode: Literal["auto", "generate", "extract"] = Field(
+        "auto",
+        description="generate: the LLM's answer as written; extract: the best quote, no LLM; auto: "
+        "the LLM's answer when the quoted evidence supports it, else the quote.",
+    )
+    evidence_rank_penalty: float = Field(
+        0.1, ge=0, description="Score a quote loses per rank of its passage (prefers passage 1)."
     )
     max_question_chars: int = Field(1000, ge=10, description="Longest question or query accepted.")
     queue_size: int = Field(

@@ -1,6 +1,5 @@
-"""The Gradio UI: a streaming chat with cited sources, an upload panel, and the index's size.
-
-It calls the service (chain, index) directly, not the HTTP API.
+"""The Gradio UI: a streaming chat whose answers show their quoted evidence and sources, an upload
+panel, and the index's size. It calls the service (chain, index) directly, not the HTTP API.
 """
 
 from __future__ import annotations
@@ -10,7 +9,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from rag_app.chain import NO_ANSWER, Answer
+from rag_app.chain import Answer
+from rag_app.evidence import Evidence
 from rag_app.ingest import SUPPORTED, DocumentError
 from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError
 from rag_app.service import RagService
@@ -20,6 +20,16 @@ EXAMPLES = [
     "How do I expose Prometheus metrics from FastAPI?",
     "How should secrets be passed to a Space?",
 ]
+
+
+def format_evidence(evidence: list[Evidence], cited: list[int] | None = None) -> str:
+    """The quote of the cited passage (else the best quote) as a Markdown block with its source."""
+    if not evidence:
+        return ""
+    quote = next((e for e in evidence if cited and e.passage == cited[0]), evidence[0])
+    where = f"`{quote.source}`" + (f", page {quote.page}" if quote.page else "")
+    lines = "\n".join(f"> {line}" for line in " ".join(quote.text.split()).splitlines())
+    return f"\n\n{lines}\n>\n> — [{quote.passage}] {where}"
 
 
 def format_sources(answer: Answer) -> str:
@@ -63,17 +73,27 @@ def build_ui(service: RagService) -> gr.Blocks:
         chain = service.chain
         try:
             prepared = chain.prepare(question)
-            text = ""
+        except QueueFullError as exc:
+            yield f"Sorry: {exc}"
+            return
+        quote = format_evidence(prepared.evidence)
+        text = ""
+        try:
             if prepared.stream is not None:
+                yield f"…{quote}"  # the proof first, while the model writes
                 prepared.stream.wait_started(service.settings.queue_timeout_s)
                 for token in prepared.stream:
                     text += token
-                    yield text
-        except (QueueFullError, QueueTimeoutError, LLMError) as exc:
+                    yield text + quote
+        except (QueueTimeoutError, LLMError) as exc:
             yield f"Sorry: {exc}"
             return
-        answer = chain.finish(prepared, text or NO_ANSWER)
-        yield answer.answer + format_sources(answer)
+        finally:  # the visitor stopped or left: free the LLM at once
+            if prepared.stream is not None:
+                prepared.stream.cancel()
+        answer = chain.finish(prepared, text)
+        proof = format_evidence(answer.evidence, answer.cited) + format_sources(answer)
+        yield answer.answer + proof
 
     def upload(paths: list[str] | None) -> tuple[str, str]:
         if not paths:
@@ -97,8 +117,9 @@ def build_ui(service: RagService) -> gr.Blocks:
     with gr.Blocks(title="RAG Space: ask the deployment notes", analytics_enabled=False) as demo:
         gr.Markdown(
             "# Ask the deployment notes\n"
-            "Answers come only from the indexed documents, with the passages they cite. "
-            "A small local model writes them: check the sources."
+            "Answers come only from the indexed documents. Under each answer is the sentence it "
+            "rests on, quoted from its source; when nothing in the documents is relevant enough, "
+            'the answer is "I don\'t know".'
         )
         status = gr.Markdown(index_status(service))
         with gr.Row():
