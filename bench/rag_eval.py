@@ -119,6 +119,10 @@ def ask(client: TestClient, question: str) -> tuple[dict, float]:
     return response.json(), time.perf_counter() - began
 
 
+def median_of(rows: list[dict], key: str) -> float | None:
+    return round(statistics.median(r[key] for r in rows), 1) if rows else None
+
+
 def answer_metrics(client: TestClient, questions: list[dict]) -> dict:
     """Key phrase in the answer and in the first quote, right citation, refusals, latency."""
     rows, seconds = [], []
@@ -138,6 +142,7 @@ def answer_metrics(client: TestClient, questions: list[dict]) -> dict:
                 "quote_has_key_phrase": phrase in quote.lower(),
                 "cites_right_document": q["source"] in cited,
                 "seconds": round(took, 3),
+                "timings": body["timings"],
             }
         )
     n = len(rows)
@@ -146,6 +151,7 @@ def answer_metrics(client: TestClient, questions: list[dict]) -> dict:
         return round(sum(r[key] for r in rows) / n, 3)
 
     kinds = [r["kind"] for r in rows]
+    generated = [r["timings"] for r in rows if r["timings"]["tokens"] > 1]
     return {
         "answer_has_key_phrase": share("answer_has_key_phrase"),
         "quote_has_key_phrase": share("quote_has_key_phrase"),
@@ -154,6 +160,8 @@ def answer_metrics(client: TestClient, questions: list[dict]) -> dict:
         "kinds": {k: kinds.count(k) for k in ("generated", "quoted", "refused")},
         "median_s": round(statistics.median(seconds), 2),
         "p90_s": round(percentile(seconds, 90), 2),
+        "median_first_token_ms": median_of(generated, "first_token_ms"),
+        "median_tokens_per_s": median_of(generated, "tokens_per_s"),
         "answers": rows,
     }
 

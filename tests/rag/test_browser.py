@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_visitor_asks_and_sees_a_streamed_answer_with_sources(
+def test_visitor_asks_and_sees_the_answer_its_quoted_evidence_and_sources(
     space_url: str, page: Any, tmp_path: Path
 ) -> None:
     page.goto(space_url + "/", wait_until="load", timeout=90_000)
@@ -20,8 +20,10 @@ def test_visitor_asks_and_sees_a_streamed_answer_with_sources(
     box.fill("After how long without traffic does a free Space fall asleep?")
     box.press("Enter")
     bot = page.locator("[data-testid='bot']").last
-    expect(bot).to_contain_text("[1]", timeout=60_000)  # tokens arrive before the sources
     expect(bot).to_contain_text("Sources", timeout=60_000)
-    expect(bot).to_contain_text("spaces-hardware-and-lifecycle.txt")
+    expect(bot).to_contain_text("[1]")
+    quote = bot.locator("blockquote")  # the evidence, under the answer, with its source
+    expect(quote).to_contain_text("48 hours")
+    expect(quote).to_contain_text("spaces-hardware-and-lifecycle.txt")
     page.screenshot(path=str(tmp_path / "rag.png"), full_page=True)
     print(f"screenshot: {tmp_path / 'rag.png'}")

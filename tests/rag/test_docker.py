@@ -67,7 +67,7 @@ def image(wheel_server: str) -> dict:
     size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE).stdout)
     figures = {"build_seconds": round(time.monotonic() - began), "size_gb": round(size / 1e9, 2)}
     print(f"rag-docker image: {figures}")
-    return figures
+    return {**figures, "log": build.stdout + build.stderr}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,16 @@ def test_image_follows_the_space_rules(image: dict) -> None:
     assert "7860/tcp" in config["ExposedPorts"]
     assert "/health" in " ".join(config["Healthcheck"]["Test"])
     assert "HF_HOME=/home/user/.cache/huggingface" in config["Env"]
+    assert "HF_HUB_OFFLINE=1" in config["Env"]  # models are fetched at build time only
+    assert "LLM_REPO_ID=Qwen/Qwen2.5-1.5B-Instruct-GGUF" in config["Env"]
     assert image["size_gb"] < 4.0
+
+
+def test_the_build_falls_back_to_the_packaged_llm_when_the_hub_is_unreachable(
+    image: dict,
+) -> None:
+    assert "the Hub is unreachable" in image["log"]
+    assert "using the packaged SmolLM2-135M-Instruct.Q4_1.gguf" in image["log"]
 
 
 def test_offline_container_is_ready_searches_and_answers(container: str) -> None:
@@ -108,16 +117,25 @@ def test_offline_container_is_ready_searches_and_answers(container: str) -> None
         ready = call(container, "GET", "/ready")
     assert ready["status"] == 200, docker("logs", container).stderr[-3000:]
     assert ready["body"]["documents"] >= 15
+    assert ready["body"]["llm"] == "llama-cpp:SmolLM2-135M-Instruct.Q4_1.gguf"  # the fallback
+    assert ready["body"]["retrieval"] == "hybrid"
 
     hits = call(container, "POST", "/search", {"query": QUESTION, "top_k": 3})
     assert hits["status"] == 200
     assert hits["body"]["results"][0]["source"] == "spaces-hardware-and-lifecycle.txt"
 
+    keyword = call(container, "POST", "/search", {"query": "add_start_index", "top_k": 1})
+    assert keyword["body"]["results"][0]["source"] == "chunking-for-rag.txt"  # BM25 loaded
+
     answer = call(container, "POST", "/ask", {"question": QUESTION})
     assert answer["status"] == 200
-    assert answer["body"]["answer"].strip()
+    assert "48 hours" in answer["body"]["answer"]
     assert answer["body"]["sources"][0]["source"] == "spaces-hardware-and-lifecycle.txt"
-    assert answer["body"]["cited"]
+    assert answer["body"]["cited"] == [1]
+    assert "48 hours" in answer["body"]["evidence"][0]["text"]
+
+    refused = call(container, "POST", "/ask", {"question": "Who painted the Mona Lisa?"})
+    assert refused["body"]["kind"] == "refused"
 
     bad = call(container, "POST", "/ask", {"question": ""})
     assert bad["status"] == 422

@@ -221,3 +221,59 @@ def test_the_app_refuses_to_start_on_a_corrupt_index_with_one_clear_line(
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert f"error: the index at {corrupt} is corrupt" in done.stderr
+
+
+def test_the_keyword_index_is_saved_with_each_generation_and_checked_on_load(
+    embeddings, settings, docs
+) -> None:
+    index = empty_index(embeddings, settings)
+    for path in docs.values():
+        ingest_file(index, path, settings)
+    index.save(settings.rag_index_dir)
+    current = settings.rag_index_dir / CURRENT
+    assert (current / "bm25" / "terms.json").is_file()
+
+    loaded = RagIndex.load(settings.rag_index_dir, embeddings, settings.embedding_name)
+    order = [loaded.store.index_to_docstore_id[i] for i in range(loaded.size)]
+    assert loaded.keywords.ids == order  # read from disk, aligned with the vectors
+    hit = Retriever(loaded, settings).search("canary releases", 1).hits[0]
+    assert hit.source == "notes.txt"
+    assert hit.keyword_score > 0
+
+    terms = current / "bm25" / "terms.json"
+    saved = json.loads(terms.read_text())
+    terms.write_text(json.dumps({**saved, "ids": saved["ids"][::-1]}))
+    with pytest.raises(IndexLoadError, match="BM25 and FAISS files disagree"):
+        RagIndex.load(settings.rag_index_dir, embeddings, settings.embedding_name)
+    terms.write_text("{not json")
+    with pytest.raises(IndexLoadError, match="corrupt"):
+        RagIndex.load(settings.rag_index_dir, embeddings, settings.embedding_name)
+    terms.unlink()
+    with pytest.raises(IndexLoadError, match=r"corrupt: bm25/terms\.json is missing"):
+        check_index(settings.rag_index_dir, settings.embedding_name)
+
+
+def test_an_index_of_the_previous_format_asks_for_a_rebuild(tmp_path: Path, index_copy) -> None:
+    old = tmp_path / "old"
+    _copy_index(index_copy, old)
+    manifest = old / CURRENT / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 1}))
+    with pytest.raises(IndexLoadError, match=r"format 1.*reads 2: rebuild it with.*--rebuild"):
+        check_index(old, Settings().embedding_name)
+
+
+def test_chunks_end_at_sentences_and_carry_their_section_heading(embeddings) -> None:
+    from rag_app.ingest import split_documents
+
+    source = SPACE / "knowledge" / "fastapi-serving.md"
+    chunks = split_documents(load_documents(source, source.name), "0" * 64, Settings())
+    headings = {c.metadata["heading"] for c in chunks}
+    assert "Serving a model with FastAPI > Sync or async routes" in headings
+    assert all(c.metadata["heading"].startswith("Serving a model with FastAPI") for c in chunks)
+    assert not any(
+        c.page_content.lstrip().startswith("#") and "\n" not in c.page_content.strip()
+        for c in chunks
+    )  # no chunk is a heading alone
+    prose = [c.page_content.rstrip() for c in chunks if not c.page_content.rstrip().endswith("```")]
+    ended = sum(text.endswith((".", ":", ")", "`", "?")) for text in prose)
+    assert ended / len(prose) >= 0.9  # cut where sentences end, not mid-sentence

@@ -30,7 +30,10 @@ def test_gradio_client_chats_and_reads_the_index_size(space_url: str) -> None:
     reply = client.predict(QUESTION, api_name="/chat")
     assert "**Sources**" in reply
     assert "spaces-hardware-and-lifecycle.txt" in reply
-    assert "[1]" in reply
+    assert reply.startswith("[1] ")
+    quote = [line for line in reply.splitlines() if line.startswith("> ")]
+    assert "48 hours" in quote[0]  # the quoted evidence under the answer
+    assert quote[-1].startswith("> — [1] `spaces-hardware-and-lifecycle.txt`")
     status = client.predict(api_name="/index_status")
     assert "documents" in status
     assert "chunks" in status

@@ -44,7 +44,7 @@ def windows(text: str) -> list[Span]:
         units = [(span, not HEADING.match(text, span[0])) for span, _ in units]
     found = [span for span, ok in units if ok]
     for (first, ok), (second, next_ok) in pairwise(units):
-        if ok and next_ok:
+        if ok and next_ok and "```" not in text[first[1] : second[0]]:  # not across a code fence
             found.append((first[0], second[1]))
     return found
 

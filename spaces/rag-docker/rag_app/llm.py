@@ -24,7 +24,7 @@ from rag_app.settings import Settings
 log = logging.getLogger(__name__)
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Answers are one or two sentences: stop before a small model rambles into new questions.
-STOP = ("\n\n", "\nQuestion:")
+STOP = ("\n\n", "\nQuestion:")  # the default of STOP_SEQUENCES
 Messages = list[dict[str, str]]
 
 
@@ -51,7 +51,12 @@ class GenerationParams:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GenerationParams:
-        return cls(settings.max_tokens, settings.temperature, settings.repeat_penalty)
+        return cls(
+            settings.max_tokens,
+            settings.temperature,
+            settings.repeat_penalty,
+            tuple(settings.stop_sequences),
+        )
 
 
 class Backend(Protocol):
@@ -99,7 +104,8 @@ def resolve_gguf(settings: Settings) -> str:
         log.warning("the Hub is unreachable (%s); using the packaged %s", exc, PACKAGED_GGUF)
         return packaged_gguf()
     except HfHubHTTPError as exc:
-        raise LLMError(f"cannot download {filename} from {repo}: {exc}") from exc
+        reason = str(exc).splitlines()[0]
+        raise LLMError(f"cannot download {filename} from {repo} ({reason})") from exc
 
 
 class LlamaCppBackend:
@@ -292,7 +298,10 @@ def main() -> None:
     from rag_app.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(resolve_gguf(get_settings()))
+    try:
+        print(resolve_gguf(get_settings()))
+    except LLMError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -106,3 +106,15 @@ class CrossEncoderReranker:
         scores = self.model.predict(pairs, show_progress_bar=False)
         order = np.argsort(-np.asarray(scores), kind="stable")
         return [hits[i] for i in order]
+
+
+def main() -> None:
+    """`python -m rag_app.retrieval`: fetch RERANKER_MODEL (at image build time), if one is set."""
+    from rag_app.settings import get_settings
+
+    model = get_settings().reranker_model
+    print(CrossEncoderReranker(model).name if model else "no reranker configured")
+
+
+if __name__ == "__main__":
+    main()

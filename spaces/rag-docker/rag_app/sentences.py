@@ -13,34 +13,35 @@ Span = tuple[int, int]
 
 MARKER = re.compile(r"[ \t]*(?:[-*+] |\d+[.)] |#{1,6} |\||```)")
 HEADING = re.compile(r"[ \t]*#{1,6} ")
-STANDALONE = re.compile(r"[ \t]*(?:#{1,6} |```)")  # a heading or a code fence ends its block
 SENTENCE_END = re.compile(
     r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\bvs\.)(?<!\bcf\.)(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9`\"'(\[*])"
 )
 WORD = re.compile(r"\w")
-TERMINAL = re.compile(r"[.!?:;][\"')\]`*]*$")
-STRUCTURED = ("-", "*", "+", "|", "`")
 
 
 def blocks(text: str) -> list[Span]:
-    """Paragraphs, list items, headings, table rows and code lines."""
+    """Paragraphs, list items, headings, table rows, and each line of a fenced code block."""
     found: list[Span] = []
     start: int | None = None
-    alone = False
+    alone = in_code = False
     pos = 0
     for line in text.splitlines(keepends=True):
         begin, pos = pos, pos + len(line)
-        if not line.strip():
+        fence = line.lstrip().startswith("```")
+        if not line.strip() or in_code or fence:
             if start is not None:
                 found.append((start, begin))
             start, alone = None, False
+            if line.strip():
+                found.append((begin, pos))
+            in_code ^= fence
             continue
         if start is not None and (alone or MARKER.match(line)):
             found.append((start, begin))
             start = None
         if start is None:
             start = begin
-        alone = bool(STANDALONE.match(line))
+        alone = bool(HEADING.match(line))
     if start is not None:
         found.append((start, len(text)))
     return found
@@ -69,22 +70,21 @@ def sentence_spans(text: str) -> list[Span]:
     return spans
 
 
-def is_statement(text: str, span: Span, first: bool, last: bool) -> bool:
-    """Worth quoting: not a heading or an all-caps title, not cut off at the passage's edge."""
+def is_statement(text: str, span: Span, first: bool) -> bool:
+    """Worth quoting: not a heading, a code fence or an all-caps title, and not a fragment that
+    starts mid-sentence at the passage's edge."""
     sentence = text[span[0] : span[1]]
-    if HEADING.match(sentence) or (sentence.upper() == sentence and len(sentence) < 80):
+    if HEADING.match(sentence) or sentence.startswith("```"):
+        return False
+    if sentence.upper() == sentence and len(sentence) < 80:
         return False
     head = sentence[0]
-    if first and span[0] > 0 and not (head.isupper() or head.isdigit() or head in "\"'([*-|`"):
-        return False
-    return not (last and not TERMINAL.search(sentence) and not sentence.startswith(STRUCTURED))
+    return not first or head.isupper() or head.isdigit() or head in "\"'([*-|`"
 
 
 def quotable(text: str) -> list[tuple[Span, bool]]:
     """Every sentence of a passage, in order, and whether it is worth quoting."""
-    spans = sentence_spans(text)
-    last = len(spans) - 1
-    return [(s, is_statement(text, s, n == 0, n == last)) for n, s in enumerate(spans)]
+    return [(s, is_statement(text, s, n == 0)) for n, s in enumerate(sentence_spans(text))]
 
 
 def only_headings(text: str) -> bool:

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     max_tokens: int = Field(96, ge=1, description="Longest generated answer, in tokens.")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy).")
     repeat_penalty: float = Field(1.15, ge=1, description="llama-cpp repetition penalty.")
+    stop_sequences: list[str] = Field(
+        ["\n\n", "\nQuestion:"],
+        description='Generation stops at any of these (JSON list, e.g. ["\\n\\n"]; [] for none).',
+    )
     port: int = Field(7860, description="Port uvicorn listens on (the Space's app_port).")
 
     @property
