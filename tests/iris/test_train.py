@@ -53,3 +53,20 @@ def test_command_line_writes_a_loadable_artifact(tmp_path, capsys) -> None:
     assert "test" in capsys.readouterr().out
     model = IrisModel.load(model_path, meta_path)
     assert model.predict(np.array([[5.1, 3.5, 1.4, 0.2]]))[0].species == "setosa"
+    assert train.onnx_path(model_path).read_bytes() == train.to_onnx(model.estimator)
+
+
+def test_committed_onnx_twin_is_the_committed_model(trained: tuple[object, dict]) -> None:
+    """artifacts/model.onnx (run in the browser by spaces/iris-static) is written with the joblib
+    artifact and gives its probabilities, and those of a fresh training, to 1e-7."""
+    import onnxruntime as ort
+
+    settings = get_settings()
+    committed = IrisModel.load(settings.model_path, settings.metadata_path)
+    graph = train.onnx_path(settings.model_path).read_bytes()
+    assert graph == train.to_onnx(committed.estimator)
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    x = data.load().x
+    labels, proba = session.run(None, {session.get_inputs()[0].name: x})
+    np.testing.assert_allclose(proba, trained[0].predict_proba(x), atol=1e-7)
+    assert (labels == proba.argmax(axis=1)).all()

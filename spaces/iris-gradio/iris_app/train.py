@@ -1,6 +1,8 @@
 """Train the Iris classifier: cross-validate candidates, keep the best, save it with metadata.
 
-Run from the Space folder: `python -m iris_app.train` (deterministic: fixed seeds).
+Run from the Space folder: `python -m iris_app.train` (deterministic: fixed seeds). Beside the
+joblib artifact it writes the same model as ONNX (`model.onnx`), which the static twin
+(`spaces/iris-static`) runs in the browser with onnxruntime-web.
 """
 
 from __future__ import annotations
@@ -100,10 +102,29 @@ def train() -> tuple[BaseEstimator, dict[str, Any]]:
     return model, meta
 
 
+def to_onnx(model: BaseEstimator) -> bytes:
+    """The fitted model as an ONNX graph: float64 rows of 4 in, `label` and `probabilities` out."""
+    import warnings
+
+    from skl2onnx import to_onnx as convert
+
+    example = data.load().x[:1]
+    with warnings.catch_warnings():  # SVC's probA_/probB_ deprecation (scikit-learn 1.9)
+        warnings.simplefilter("ignore", FutureWarning)
+        onnx_model = convert(model, example, options={id(model): {"zipmap": False}})
+    return onnx_model.SerializeToString()
+
+
+def onnx_path(model_path: Path) -> Path:
+    """Where the ONNX copy of a joblib artifact lives: beside it, same name, `.onnx`."""
+    return model_path.with_suffix(".onnx")
+
+
 def save(model: BaseEstimator, meta: dict[str, Any], model_path: Path, meta_path: Path) -> None:
-    """Write the joblib artifact and its JSON metadata."""
+    """Write the joblib artifact, its ONNX twin and the JSON metadata."""
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path)
+    onnx_path(model_path).write_bytes(to_onnx(model))
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
 
