@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -11,6 +12,8 @@ from scripts.space_requirements import dev_gradio_version, is_pinned, requiremen
 
 SDKS = ("gradio", "docker", "static")
 MAX_FILE_BYTES = 10 * 1024 * 1024
+STATIC_MAX_BYTES = 10 * 1024 * 1024  # all the files of a static Space, together
+EXACT_NPM_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 REPO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 Check = Callable[[SpaceFolder], list[str]]
@@ -40,7 +43,10 @@ def check_sdk(space: SpaceFolder) -> list[str]:
 
 
 def check_app_file(space: SpaceFolder) -> list[str]:
-    """A Gradio Space names its `app_file`, and that file exists in the folder."""
+    """A Gradio Space names its `app_file`, and that file exists in the folder. A static Space's
+    page (`app_file`, index.html when unset, as on the Hub) is one of the files uploaded."""
+    if space.sdk == "static":
+        return _static_page(space)
     if space.sdk != "gradio":
         return []
     app_file = space.card.get("app_file")
@@ -48,6 +54,16 @@ def check_app_file(space: SpaceFolder) -> list[str]:
         return ["front matter has no `app_file` (required for sdk: gradio)"]
     if not (space.path / str(app_file)).is_file():
         return [f"`app_file` {app_file} does not exist in the folder"]
+    return []
+
+
+def _static_page(space: SpaceFolder) -> list[str]:
+    """The page of a static Space is in the folder (a build step may add files, not the page)."""
+    page = str(space.card.get("app_file") or "index.html")
+    if not (space.path / page).is_file():
+        return [f"`app_file` {page} does not exist in the folder"]
+    if page not in upload_files(space.path):
+        return [f"`app_file` {page} is ignored, so it would not be uploaded"]
     return []
 
 
@@ -112,6 +128,51 @@ def check_file_sizes(space: SpaceFolder) -> list[str]:
         size = (space.path / rel).stat().st_size
         if size > MAX_FILE_BYTES:
             problems.append(f"{rel} is {size / 1e6:.1f} MB, over the 10 MB limit")
+    return problems
+
+
+def check_static_weight(space: SpaceFolder) -> list[str]:
+    """A static Space's files go as they are to every visitor's browser: together they stay under
+    10 MB. Large runtime files come from npm in the Hub's build step, models from the Hub."""
+    if space.sdk != "static":
+        return []
+    total = sum((space.path / rel).stat().st_size for rel in upload_files(space.path))
+    if total <= STATIC_MAX_BYTES:
+        return []
+    return [
+        f"the files to upload weigh {total / 1e6:.1f} MB together, over the 10 MB of a static "
+        "Space (build large files with app_build_command, or load models from the Hub)"
+    ]
+
+
+def check_static_build(space: SpaceFolder) -> list[str]:
+    """A static Space with a package.json pins its npm packages exactly, locks them in
+    package-lock.json, and runs `npm ci` as `app_build_command`, so the Hub builds those."""
+    if space.sdk != "static" or not (space.path / "package.json").is_file():
+        return []
+    try:
+        package = json.loads((space.path / "package.json").read_text())
+    except ValueError as exc:
+        return [f"package.json does not parse: {exc}"]
+    problems = [
+        f"package.json asks for {name} {spec!r}, not an exact version"
+        for section in ("dependencies", "devDependencies")
+        for name, spec in package.get(section, {}).items()
+        if not EXACT_NPM_VERSION.match(str(spec))
+    ]
+    lock = space.path / "package-lock.json"
+    if not lock.is_file():
+        problems.append("package.json has no package-lock.json beside it (npm ci needs one)")
+    else:
+        locked = json.loads(lock.read_text()).get("packages", {}).get("", {})
+        sections = ("dependencies", "devDependencies")
+        if any(locked.get(k, {}) != package.get(k, {}) for k in sections):
+            problems.append("package-lock.json does not match package.json (run npm install)")
+    if "npm ci" not in str(space.card.get("app_build_command") or ""):
+        problems.append(
+            "front matter `app_build_command` does not run `npm ci`: the Hub would not install "
+            "the packages of package.json"
+        )
     return problems
 
 
@@ -200,6 +261,8 @@ FOLDER_CHECKS: tuple[Check, ...] = (
     check_name,
     check_requirements_pinned,
     check_file_sizes,
+    check_static_weight,
+    check_static_build,
     check_self_contained,
     check_dockerfile,
 )

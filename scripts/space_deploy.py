@@ -37,7 +37,7 @@ class DeployPlan:
             return f"GET {space_host(self.repo_id)}{health_path(self.space)} answers 200"
         if self.sdk == "gradio":
             return f"gradio_client.Client({self.repo_id!r}).view_api() lists named endpoints"
-        return f"GET {space_host(self.repo_id)}/ answers 200"
+        return f"GET {space_host(self.repo_id, self.sdk)}/ answers 200"
 
     def as_dict(self, token_set: bool) -> dict[str, Any]:
         """The plan as JSON-ready data; the token is only said to be set or not."""
@@ -67,10 +67,11 @@ def make_plan(space: SpaceFolder, owner: str) -> DeployPlan:
     )
 
 
-def space_host(repo_id: str) -> str:
-    """The Space's own origin, e.g. https://owner-name.hf.space."""
+def space_host(repo_id: str, sdk: str | None = None) -> str:
+    """The Space's own origin, e.g. https://owner-name.hf.space (a static Space's is on
+    static.hf.space)."""
     subdomain = re.sub(r"[^a-z0-9]+", "-", repo_id.lower()).strip("-")
-    return f"https://{subdomain}.hf.space"
+    return f"https://{subdomain}.{'static.' if sdk == 'static' else ''}hf.space"
 
 
 def health_path(space: SpaceFolder) -> str:
@@ -128,7 +129,7 @@ def run_deploy(plan: DeployPlan, token: str, timeout: float, poll: float = 10) -
             print_logs(api, plan.repo_id, build=stage != "RUNTIME_ERROR")
             return 1
         step = "smoke-test the Space"
-        host = api.space_info(plan.repo_id).host or space_host(plan.repo_id)
+        host = api.space_info(plan.repo_id).host or space_host(plan.repo_id, plan.sdk)
         host = host if host.startswith("http") else f"https://{host}"
         smoke_test(plan, token, host, timeout=min(timeout, 300), poll=poll)
     except Exception as exc:  # every Hub or HTTP failure ends here, token masked

@@ -18,6 +18,7 @@ SPACES_DIR = REPO / "spaces"
 # Committed or not, these never go to the Hub: tests, caches, local environments, logs and the
 # build outputs that `make` writes into a Space folder (the Space builds or downloads its own).
 DEV_ONLY_DIRS = ("tests", "__pycache__", ".pytest_cache", ".ruff_cache", ".venv", ".git")
+DEV_ONLY_DIRS += ("node_modules",)  # a static Space's build step installs its own
 DEV_ONLY_TOP_DIRS = ("model", "index")
 DEV_ONLY_FILES = ("*.pyc", "*.log", ".env")
 

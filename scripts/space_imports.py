@@ -25,8 +25,10 @@ def check_self_contained(space: SpaceFolder) -> list[str]:
     Importing a module the repository defines elsewhere (another Space's package, `scripts`,
     `bench`...) is always a problem. An import nothing provides is one too, but only when the
     Space's own requirements are installed here: in a lean deploy environment it cannot be told
-    from a package that is simply not installed.
+    from a package that is simply not installed. A static Space runs no Python: nothing to check.
     """
+    if space.sdk == "static":
+        return []
     files = [f for f in upload_files(space.path) if f.endswith(".py")]
     local = local_modules(files)
     elsewhere = {

@@ -25,6 +25,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from bench.browser import static_server
+from scripts.space_deploy import space_host
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "hf_StandInSecret0123456789abcdefXYZ"
@@ -261,4 +264,31 @@ def test_gradio_space_is_smoke_tested_with_gradio_client(
     assert result.returncode == 0, result.stdout + result.stderr
     assert state.created[0]["sdk"] == "gradio"
     assert "smoke test passed: gradio_client.Client('tester/good-gradio')" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("hub", [["BUILDING", "RUNNING"]], indirect=True)
+def test_static_space_is_created_static_and_its_page_smoke_tested(
+    hub: tuple[HubState, str],
+) -> None:
+    """A static Space: created with sdk static, its committed files uploaded (the build step makes
+    vendor/), and its page fetched from where space_info says it is served."""
+    state, endpoint = hub
+    folder = FIXTURES / "good-static"
+    with static_server(folder) as url:  # the page, served as plain files
+        state.host = url.rstrip("/")
+        result = deploy(endpoint, "good-static")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (state.created[0]["type"], state.created[0]["sdk"]) == ("space", "static")
+    assert any("sdk: static" in content for content in state.validated)
+    committed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "."],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "package-lock.json" in committed
+    assert set(state.files) == {*committed, ".gitattributes"}
+    assert f"smoke test passed: GET {space_host('tester/good-static', 'static')}/" in result.stdout
     assert TOKEN not in result.stdout + result.stderr

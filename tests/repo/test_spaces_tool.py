@@ -48,7 +48,13 @@ BROKEN = {
     "bad-import-undeclared": "imports 'pytest' from pytest, which is installed here but not by",
     "bad-relative-import": "relative import climbs above the folder root",
     "bad-sys-path": "to sys.path, outside the folder",
+    "bad-static-page-missing": "`app_file` main.html does not exist in the folder",
+    "bad-static-npm-range": "asks for onnxruntime-web '^1.30.0', not an exact version",
+    "bad-static-no-lock": "has no package-lock.json beside it",
+    "bad-static-stale-lock": "package-lock.json does not match package.json",
+    "bad-static-no-build": "`app_build_command` does not run `npm ci`",
 }
+GOOD = ("good-gradio", "good-docker", "good-static")
 
 
 def free_port() -> int:
@@ -103,6 +109,8 @@ def test_list_reads_the_sdk_and_never_assumes_one() -> None:
     assert records["good-docker"]["sdk"] == "docker"
     assert records["good-docker"]["app_port"] == 7860
     assert records["good-gradio"]["sdk"] == "gradio"
+    assert records["good-static"]["sdk"] == "static"
+    assert records["good-static"]["app_file"] == "index.html"
     assert records["bad-sdk"]["sdk"] == "streamlit"  # reported as written, rejected by validate
     assert records["bad-yaml"]["sdk"] is None  # unreadable: not defaulted to gradio
 
@@ -117,7 +125,7 @@ def test_unknown_space_name_exits_2_and_names_the_known_ones() -> None:
 # --- validate -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["good-gradio", "good-docker"])
+@pytest.mark.parametrize("name", GOOD)
 def test_good_fixtures_validate(name: str) -> None:
     result = run_tool("--spaces-dir", str(FIXTURES), "validate", name)
     assert result.returncode == 0, result.stdout
@@ -140,9 +148,9 @@ def test_validate_exits_1_naming_the_folder_and_the_problem() -> None:
 
 def test_every_check_is_proven_by_a_broken_fixture() -> None:
     """Each check passes on the good fixtures and fails on at least one broken fixture."""
-    good = [load_space(FIXTURES / n) for n in ("good-gradio", "good-docker")]
+    good = [load_space(FIXTURES / n) for n in GOOD]
     broken = [load_space(FIXTURES / n) for n in BROKEN]
-    untested = {"check_name", "check_file_sizes"}  # proven below on temporary copies
+    untested = {"check_name", "check_file_sizes", "check_static_weight"}  # proven below on copies
     for check in CARD_CHECKS + FOLDER_CHECKS:
         assert all(check(space) == [] for space in good), check.__name__
         if check.__name__ not in untested:
@@ -165,6 +173,40 @@ def test_file_over_10_mb_fails_unless_it_is_an_ignored_build_output(tmp_path: Pa
     (folder / "model").mkdir()
     (folder / "weights.bin").rename(folder / "model" / "weights.bin")  # .gitignore: model/
     assert validate(load_space(folder)) == []
+
+
+def test_static_space_uploads_under_10_mb_in_all_and_builds_the_rest(tmp_path: Path) -> None:
+    """Three 4 MB files: each under the per-file limit, too heavy together for a static Space.
+    The same bytes in vendor/ (gitignored: the Hub's build step makes it) are fine."""
+    folder = copy_fixture("good-static", tmp_path)
+    for name in ("a.bin", "b.bin", "c.bin"):
+        with (folder / name).open("wb") as out:
+            out.truncate(4 * 1024 * 1024)
+    (problem,) = validate(load_space(folder))
+    assert "weigh 12.6 MB together, over the 10 MB of a static Space" in problem
+    (folder / "vendor").mkdir()
+    for name in ("a.bin", "b.bin", "c.bin"):
+        (folder / name).rename(folder / "vendor" / name)
+    assert validate(load_space(folder)) == []
+
+
+def test_static_page_must_be_uploaded(tmp_path: Path) -> None:
+    folder = copy_fixture("good-static", tmp_path)
+    with (folder / ".gitignore").open("a") as out:
+        out.write("index.html\n")
+    assert validate(load_space(folder)) == [
+        "`app_file` index.html is ignored, so it would not be uploaded"
+    ]
+
+
+def test_static_space_has_no_python_to_check(tmp_path: Path) -> None:
+    """A static Space runs no Python: a helper script beside the page is not import-checked."""
+    folder = copy_fixture("good-static", tmp_path)
+    (folder / "make_data.py").write_text("from bench.loadgen import machine_info\n")
+    assert validate(load_space(folder)) == []
+    gradio = copy_fixture("good-gradio", tmp_path)
+    (gradio / "make_data.py").write_text("from bench.loadgen import machine_info\n")
+    assert validate(load_space(gradio)) != []  # the same file in a Gradio Space is a problem
 
 
 def test_lean_environment_still_catches_repository_imports(tmp_path: Path) -> None:
@@ -226,10 +268,16 @@ def test_dry_run_of_each_real_space(name: str) -> None:
     assert f"space_sdk='{space.sdk}'" in plan["create"]
     assert "every remote file not in the upload list" in plan["delete"]
     upload = plan["upload"]
-    assert {"README.md", "requirements.txt"} <= set(upload)
+    assert "README.md" in upload
     assert all((SPACES / name / f).is_file() for f in upload)
     assert not [f for f in upload if is_dev_only(f)]
     assert not [f for f in upload if f.startswith(("model/", "index/")) or "__pycache__" in f]
+    if space.sdk == "static":  # the Hub's build step makes vendor/ from the locked packages
+        assert {"index.html", "package.json", "package-lock.json"} <= set(upload)
+        assert not [f for f in upload if f.startswith(("vendor/", "node_modules/"))]
+        assert plan["smoke_test"] == f"GET https://tester-{name}.static.hf.space/ answers 200"
+    else:
+        assert "requirements.txt" in upload
     if space.sdk == "docker":
         assert {"Dockerfile", ".dockerignore"} <= set(upload)
     if space.sdk == "gradio":
@@ -242,7 +290,9 @@ def test_dry_run_of_each_real_space(name: str) -> None:
 def test_dry_run_leaves_dev_only_files_out(name: str, tmp_path: Path) -> None:
     """A copy of the real folder plus tests, caches, logs and build outputs: none is uploaded."""
     spaces_dir = tmp_path / "spaces"
-    skip = shutil.ignore_patterns("model", "index", "__pycache__", "*.log", ".pytest_cache")
+    skip = shutil.ignore_patterns(
+        "model", "index", "__pycache__", "*.log", ".pytest_cache", "node_modules", "vendor"
+    )
     shutil.copytree(SPACES / name, spaces_dir / name, ignore=skip)
     in_repo, _ = dry_run(name)
     dev_files = [
@@ -253,6 +303,7 @@ def test_dry_run_leaves_dev_only_files_out(name: str, tmp_path: Path) -> None:
         "server.log",
         "model/model.safetensors",
         "index/index.faiss",
+        "node_modules/onnxruntime-web/package.json",
     ]
     for rel in dev_files:
         (spaces_dir / name / rel).parent.mkdir(parents=True, exist_ok=True)
