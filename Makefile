@@ -35,7 +35,7 @@ $(LLAMA_STAMP):
 	  llama-cpp-python==$(LLAMA_VERSION) -w $(WHEELS)
 	@touch $@
 
-$(VENV)/.installed: requirements-dev.txt spaces/*/requirements.txt $(LLAMA_STAMP)
+$(VENV)/.installed: requirements-dev.txt spaces/*/requirements*.txt $(LLAMA_STAMP)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --find-links $(WHEELS) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
 	  -r requirements-dev.txt
@@ -69,6 +69,7 @@ bench: setup artifacts ## Run every benchmark; figures go to bench/results/
 	$(MAKE) sentiment-eval
 	$(PY) -m bench.rag
 	$(PY) -m bench.rag_eval
+	$(MAKE) static-bench
 
 run: setup artifacts ## Serve all three Spaces locally with the real models
 	$(PY) scripts/run_local.py

@@ -67,7 +67,11 @@ def test_documented_command_runs_as_written(command: str) -> None:
 
 
 def settings_env_names(space: Path) -> set[str]:
-    """The environment variable names a Space's pydantic-settings class reads."""
+    """The environment variable names a Space's pydantic-settings class reads (for a static
+    Space, the Space variables its page reads from `window.huggingface.variables`)."""
+    if (space / "index.html").is_file() and not list(space.glob("*_app")):
+        text = "".join(p.read_text() for p in space.glob("*.js"))
+        return set(re.findall(r"huggingface\?*\.variables\?*\.([A-Z][A-Z0-9_]+)", text))
     (settings_file,) = space.glob("*_app/settings.py")
     module = importlib.import_module(f"{settings_file.parent.name}.settings")
     settings = module.Settings
