@@ -36,35 +36,49 @@ class Evidence:
     end: int
 
 
-def windows(text: str) -> list[Span]:
-    """One sentence, or two neighbouring ones, of a passage: its quotable sentences (or, when it
-    has none, any that is not a heading: a passage of code or a bare list)."""
+def windows(text: str) -> tuple[list[Span], list[tuple[int, int]]]:
+    """A passage's quotable sentences (or, when it has none, any that is not a heading: code or a
+    bare list), and the pairs of neighbouring ones, as indices into that list."""
     units = quotable(text)
     if not any(ok for _, ok in units):
         units = [(span, not HEADING.match(text, span[0])) for span, _ in units]
-    found = [span for span, ok in units if ok]
-    for (first, ok), (second, next_ok) in pairwise(units):
-        if ok and next_ok and "```" not in text[first[1] : second[0]]:  # not across a code fence
-            found.append((first[0], second[1]))
-    return found
+    kept = [n for n, (_, ok) in enumerate(units) if ok]
+    sentences = [units[n][0] for n in kept]
+    pairs = [
+        (i, i + 1)
+        for i, (a, b) in enumerate(pairwise(kept))
+        if b == a + 1 and "```" not in text[units[a][0][1] : units[b][0][0]]  # not across a fence
+    ]
+    return sentences, pairs
 
 
 def select_evidence(index: RagIndex, found: Retrieved, rank_penalty: float) -> list[Evidence]:
-    """The best quote of each retrieved passage, best first."""
-    hits = found.hits
-    spans = [(n, span) for n, hit in enumerate(hits) for span in windows(hit.text)]
-    if not spans:
-        return []
-    quotes = [hits[n].text[s:e] for n, (s, e) in spans]
-    vectors = np.asarray(index.embeddings.embed_documents(quotes), dtype=np.float32)
-    cosines = vectors @ np.asarray(found.vector, dtype=np.float32)
-    best: dict[int, Evidence] = {}
-    for (n, (start, end)), quote, cosine in zip(spans, quotes, cosines, strict=True):
-        coverage = index.keywords.coverage(found.query_terms, terms(quote))
-        score = float(cosine) + coverage - rank_penalty * n
-        if n not in best or score > best[n].score:
-            hit = hits[n]
-            best[n] = Evidence(
-                hit.source, hit.page, hit.chunk_id, quote, n + 1, round(score, 4), start, end
-            )
-    return sorted(best.values(), key=lambda e: e.score, reverse=True)
+    """The best quote of each retrieved passage, best first.
+
+    Sentences are embedded once; a pair's embedding is the normalised sum of its two sentences'
+    (half the encoder work of embedding pairs too, the largest cost of a question).
+    """
+    query = np.asarray(found.vector, dtype=np.float32)
+    best: list[Evidence] = []
+    for n, hit in enumerate(found.hits):
+        sentences, pairs = windows(hit.text)
+        if not sentences:
+            continue
+        texts = [hit.text[s:e] for s, e in sentences]
+        vectors = np.asarray(index.embeddings.embed_documents(texts), dtype=np.float32)
+        spans = list(sentences) + [(sentences[i][0], sentences[j][1]) for i, j in pairs]
+        if pairs:
+            summed = np.stack([vectors[i] + vectors[j] for i, j in pairs])
+            summed /= np.linalg.norm(summed, axis=1, keepdims=True)
+            vectors = np.vstack([vectors, summed])
+        scored = []
+        for (start, end), cosine in zip(spans, vectors @ query, strict=True):
+            quote = hit.text[start:end]
+            coverage = index.keywords.coverage(found.query_terms, terms(quote))
+            scored.append((float(cosine) + coverage - rank_penalty * n, start, end))
+        score, start, end = max(scored)
+        best.append(
+            Evidence(hit.source, hit.page, hit.chunk_id, hit.text[start:end], n + 1,
+                     round(score, 4), start, end)
+        )  # fmt: skip
+    return sorted(best, key=lambda e: e.score, reverse=True)
