@@ -1,15 +1,29 @@
-"""The Space's entry point: the FastAPI API with the Gradio UI mounted at /, on $PORT."""
+"""The Space's entry point: the FastAPI API with the Gradio UI mounted at /, on $PORT.
+
+The Gradio app also serves its MCP server (`predict`) at /gradio_api/mcp/.
+"""
+
+import sys
 
 import uvicorn
 from gradio import mount_gradio_app
 
 from iris_app.api import create_app
+from iris_app.model import IrisModel, ModelLoadError
 from iris_app.settings import get_settings
 from iris_app.ui import build_ui
 
 settings = get_settings()
 api = create_app(settings)
-app = mount_gradio_app(api, build_ui(lambda: api.state.model), path="/")
+ui = build_ui(lambda: getattr(api.state, "model", None))
+app = mount_gradio_app(api, ui, path="/", mcp_server=True)
 
 if __name__ == "__main__":
+    try:  # a missing or broken artifact stops here with one clear line, not a traceback
+        IrisModel.load(settings.model_path, settings.metadata_path)
+    except ModelLoadError as exc:
+        sys.exit(
+            f"error: {exc}. Rebuild it with `python -m iris_app.train`, or point "
+            "IRIS_MODEL_PATH and IRIS_METADATA_PATH at a trained model."
+        )
     uvicorn.run(app, host=settings.host, port=settings.port)

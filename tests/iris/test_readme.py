@@ -21,5 +21,6 @@ def test_front_matter_matches_the_code_and_the_pins() -> None:
     assert card.license
     assert card.short_description
     assert len(card.short_description) <= 60
-    pins = (SPACE / "requirements.txt").read_text()
-    assert f"gradio=={card.sdk_version}" in pins
+    pins = (SPACE / "requirements.txt").read_text().splitlines()
+    assert f"gradio[mcp]=={card.sdk_version}" in pins  # the extra serves the MCP tools
+    assert f"mcp=={metadata.version('mcp')}" in pins

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from gradio_client import Client
@@ -35,17 +37,20 @@ def test_ui_is_served_at_the_root_and_docs_beside_it(space_url: str) -> None:
 
 def test_gradio_client_predicts_the_species(space_url: str) -> None:
     client = Client(space_url + "/", verbose=False)
-    result = client.predict(5.1, 3.5, 1.4, 0.2, api_name="/predict")
-    assert result["label"] == "setosa"
-    confidences = {c["label"]: c["confidence"] for c in result["confidences"]}
+    result = json.loads(client.predict(5.1, 3.5, 1.4, 0.2, api_name="/predict"))
+    assert result == httpx.post(f"{space_url}/predict", json=SETOSA, timeout=10).json()
+    virginica = json.loads(client.predict(**VIRGINICA, api_name="/predict"))
+    assert virginica["species"] == "virginica"
+
+
+def test_the_ui_events_are_callable_but_only_predict_is_listed(space_url: str) -> None:
+    client = Client(space_url + "/", verbose=False)
+    listed = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert listed == {"/predict"}  # the API page and the MCP server show the one tool
+    events = {d.get("api_name") for d in client.config["dependencies"]}
+    assert {"classify", "plot", "model_card"} <= events
+    assert not any(str(name).startswith(("lambda", "fn")) for name in events)
+    label = client.predict(5.1, 3.5, 1.4, 0.2, api_name="/classify")  # the UI's own event
+    assert label["label"] == "setosa"
+    confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert confidences["setosa"] > 0.5
-    assert client.predict(6.3, 3.3, 6.0, 2.5, api_name="/predict")["label"] == "virginica"
-
-
-def test_every_ui_endpoint_is_named(space_url: str) -> None:
-    endpoints = Client(space_url + "/", verbose=False).view_api(
-        print_info=False, return_format="dict"
-    )
-    names = set(endpoints["named_endpoints"])
-    assert {"/predict", "/plot", "/model_card"} <= names
-    assert not any(name.startswith("/lambda") or name.startswith("/fn") for name in names)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import gradio as gr
 import numpy as np
@@ -15,9 +16,13 @@ import pandas as pd
 
 from iris_app import data
 from iris_app.model import IrisModel
+from iris_app.tools import add_tools
 
 YOURS = "your flower"
 COLORS = {"setosa": "#4c78a8", "versicolor": "#f58518", "virginica": "#54a24b", YOURS: "#111111"}
+# The UI's own events stay callable (gradio_client) but are neither documented nor MCP tools.
+UI_ONLY = "undocumented"
+UI_EVENT: dict[str, Any] = {"api_visibility": UI_ONLY}
 EXAMPLES = {  # one real row of each species from the data set
     "setosa": [5.1, 3.5, 1.4, 0.2],
     "versicolor": [7.0, 3.2, 4.7, 1.4],
@@ -114,12 +119,14 @@ def build_ui(get_model: Callable[[], IrisModel]) -> gr.Blocks:
             run_on_click=True,
             label="One flower of each species",
             api_name="example",
+            api_visibility=UI_ONLY,
         )
         triggers = [button.click, *(s.release for s in sliders)]
-        gr.on(triggers, classify, inputs=sliders, outputs=label, api_name="predict").then(
-            place, inputs=sliders, outputs=[petals, sepals], api_name="plot"
-        )
-        demo.load(classify, inputs=sliders, outputs=label, api_name="initial_prediction")
-        demo.load(place, inputs=sliders, outputs=[petals, sepals], api_name="initial_plot")
-        demo.load(card, outputs=accuracy, api_name="model_card")
+        gr.on(
+            triggers, classify, inputs=sliders, outputs=label, api_name="classify", **UI_EVENT
+        ).then(place, inputs=sliders, outputs=[petals, sepals], api_name="plot", **UI_EVENT)
+        demo.load(classify, sliders, label, api_name="initial_prediction", **UI_EVENT)
+        demo.load(place, sliders, [petals, sepals], api_name="initial_plot", **UI_EVENT)
+        demo.load(card, outputs=accuracy, api_name="model_card", **UI_EVENT)
+        add_tools(get_model)  # the public API and MCP tool: predict
     return demo

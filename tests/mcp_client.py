@@ -1,0 +1,50 @@
+"""A real MCP client for tests: the official `mcp` SDK over streamable HTTP, from sync code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from mcp import ClientSession, types
+from mcp.client.streamable_http import streamablehttp_client
+
+
+async def _session_run(url: str, calls: list[tuple[str, dict[str, Any]]]) -> tuple[Any, ...]:
+    async with (
+        streamablehttp_client(url, timeout=60) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        init = await session.initialize()
+        listed = await session.list_tools()
+        results = [await session.call_tool(name, args) for name, args in calls]
+    return init, {tool.name: tool for tool in listed.tools}, results
+
+
+def list_tools(url: str) -> dict[str, types.Tool]:
+    """The server's tools by name (after a real initialize handshake)."""
+    _, tools, _ = asyncio.run(_session_run(url, []))
+    return tools
+
+
+def server_name(url: str) -> str:
+    """The name the server gives in its initialize answer."""
+    init, _, _ = asyncio.run(_session_run(url, []))
+    return init.serverInfo.name
+
+
+def call_tool(url: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    """Call one tool in a fresh session and return the raw result."""
+    _, _, (result,) = asyncio.run(_session_run(url, [(name, arguments)]))
+    return result
+
+
+def text_of(result: types.CallToolResult) -> str:
+    """The text content of a tool result, joined."""
+    return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def json_of(result: types.CallToolResult) -> Any:
+    """A successful tool result's text, parsed as JSON."""
+    assert not result.isError, text_of(result)
+    return json.loads(text_of(result))
