@@ -1,4 +1,7 @@
-"""The Space's entry point: the FastAPI API with the Gradio UI mounted at /, served by uvicorn."""
+"""The Space's entry point: the FastAPI API with the Gradio UI mounted at /, served by uvicorn.
+
+The Gradio app also serves its MCP server (`search`, `ask`) at /gradio_api/mcp/.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +21,17 @@ from rag_app.ui import build_ui
 
 settings = get_settings()
 service = RagService(settings)
-app = gr.mount_gradio_app(create_app(service), build_ui(service), path="/", ssr_mode=False)
+ui = build_ui(service)
+app = gr.mount_gradio_app(create_app(service), ui, path="/", ssr_mode=False, mcp_server=True)
 
 if __name__ == "__main__":
     try:  # a missing, corrupt or foreign index stops here with one clear line, not a traceback
         check_index(settings.rag_index_dir, settings.embedding_name)
     except IndexLoadError as exc:
         sys.exit(f"error: {exc}")
+    if settings.llm_model_path and not os.path.isfile(settings.llm_model_path):
+        sys.exit(
+            f"error: LLM_MODEL_PATH={settings.llm_model_path} is not a file: point it at a GGUF "
+            "model, or unset it to use LLM_REPO_ID or the packaged SmolLM2."
+        )
     uvicorn.run(app, host="0.0.0.0", port=settings.port)

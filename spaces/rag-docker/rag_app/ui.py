@@ -14,7 +14,10 @@ from rag_app.evidence import Evidence
 from rag_app.ingest import SUPPORTED, DocumentError
 from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError
 from rag_app.service import RagService
+from rag_app.tools import add_tools
 
+# The UI's own events stay callable (gradio_client) but are neither documented nor MCP tools.
+UI_ONLY = "undocumented"
 EXAMPLES = [
     "Which port must a Docker Space listen on?",
     "How do I expose Prometheus metrics from FastAPI?",
@@ -129,6 +132,7 @@ def build_ui(service: RagService) -> gr.Blocks:
                     examples=EXAMPLES,
                     cache_examples=False,
                     api_name="chat",
+                    api_visibility=UI_ONLY,
                     chatbot=gr.Chatbot(height=460, label="Answers"),
                     textbox=gr.Textbox(
                         placeholder="Ask about deploying ML models...", label="Question"
@@ -144,6 +148,13 @@ def build_ui(service: RagService) -> gr.Blocks:
                 )
                 add = gr.Button("Add to the index", variant="secondary")
                 log = gr.Markdown()
-        add.click(upload, files, [log, status], api_name="upload")
-        demo.load(lambda: index_status(service), None, status, api_name="index_status")
+        add.click(upload, files, [log, status], api_name="upload", api_visibility=UI_ONLY)
+        demo.load(
+            lambda: index_status(service),
+            None,
+            status,
+            api_name="index_status",
+            api_visibility=UI_ONLY,
+        )
+        add_tools(service)  # the public API and MCP tools: search and ask
     return demo
