@@ -1,88 +1,40 @@
-"""The HTTP API: schemas, routes and lifespan; it calls the model through the micro-batcher."""
+"""The HTTP API: routes and lifespan; it calls the model through the micro-batcher.
+
+The same app serves the MCP tool `classify` at /mcp (sentiment_app.tools).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
-from pydantic import AfterValidator, BaseModel, Field
 
 from sentiment_app.batching import MicroBatcher
 from sentiment_app.http_limits import BodySizeLimit
 from sentiment_app.model import Prediction, SentimentModel, load_model
+from sentiment_app.schemas import BatchOut, HealthOut, ModelOut, SentimentOut, TextIn, TextsIn
 from sentiment_app.settings import get_settings
+from sentiment_app.tools import PATH as MCP_PATH
+from sentiment_app.tools import McpEndpoint
 
-MAX_TEXTS = 256
-
-
-def _check_text(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text must contain at least one non-whitespace character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text must be valid Unicode (it contains a lone surrogate)") from None
-    return text
-
-
-Text = Annotated[str, AfterValidator(_check_text)]
-
-
-class TextIn(BaseModel):
-    """One text to classify; longer than the model's window is fine (head and tail are kept)."""
-
-    text: Text = Field(examples=["A charming, funny and moving film."])
-
-
-class TextsIn(BaseModel):
-    """Up to 256 texts to classify."""
-
-    texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS, examples=[["Great!", "Awful."]])
-
-
-class SentimentOut(BaseModel):
-    """The label and the model's probability for it."""
-
-    label: Literal["POSITIVE", "NEGATIVE"]
-    score: float = Field(ge=0, le=1)
-
-
-class BatchOut(BaseModel):
-    """One result per input text, in the same order."""
-
-    results: list[SentimentOut]
-
-
-class ModelOut(BaseModel):
-    """Which model answers and what runs it, its label names and measured accuracy (if known)."""
-
-    model: str
-    backend: str
-    labels: dict[int, str]
-    max_tokens: int
-    metrics: dict[str, Any] | None
-
-
-class HealthOut(BaseModel):
-    """Liveness."""
-
-    status: Literal["ok"]
+mcp_endpoint = McpEndpoint()
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model once, then serve through one micro-batcher."""
+    """Load the model once, then serve through one micro-batcher (HTTP routes and MCP tool)."""
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
     model = load_model(settings)
     app.state.model = model
-    async with MicroBatcher(model.predict, settings.max_batch, settings.batch_wait_ms) as batcher:
+    batcher = MicroBatcher(model.predict, settings.max_batch, settings.batch_wait_ms)
+    async with batcher, mcp_endpoint.serving(batcher):
         app.state.batcher = batcher
         yield
 
@@ -108,6 +60,7 @@ app = FastAPI(
 )
 app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
 Instrumentator().instrument(app).expose(app, include_in_schema=False)
+app.add_route(MCP_PATH, mcp_endpoint, include_in_schema=False)  # every method: MCP uses POST, GET
 
 
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
