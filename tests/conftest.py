@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,48 @@ def page() -> Iterator[Any]:
             yield browser.new_page(viewport={"width": 1280, "height": 1100})
         finally:
             browser.close()
+
+
+SAVING_SCREENSHOTS = os.environ.get("SAVE_SCREENSHOTS") == "1"  # set by `make screenshots`
+MAX_SCREENSHOT_BYTES = 400_000
+
+
+def emoji_font_installed() -> bool:
+    """True when fontconfig knows Noto Color Emoji (Debian's fonts-noto-color-emoji)."""
+    if shutil.which("fc-list") is None:
+        return False
+    families = subprocess.run(["fc-list", ":", "family"], capture_output=True, text=True).stdout
+    return "Noto Color Emoji" in families
+
+
+def shrink_png(path: Path) -> None:
+    """Rewrite a screenshot as a 256-colour optimised PNG (a few times smaller, same look)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+
+
+@pytest.fixture
+def screenshot(tmp_path: Path) -> Callable[[Any, str], Path]:
+    """Save the viewport of a page's final state as `<space>.png`: into spaces/<space>/ (the
+    picture its README shows) under `make screenshots`, else into the test's tmp folder."""
+    need(
+        emoji_font_installed() or not (IN_CI or SAVING_SCREENSHOTS),
+        "the emoji font is not installed, titles would show boxes (make browser)",
+    )
+
+    def save(page: Any, space: str) -> Path:
+        folder = SPACES / space if SAVING_SCREENSHOTS else tmp_path
+        target = folder / "screenshot.png"
+        page.screenshot(path=str(target))  # the viewport only: a small picture
+        shrink_png(target)
+        assert 0 < target.stat().st_size <= MAX_SCREENSHOT_BYTES, target.stat().st_size
+        print(f"screenshot: {target}")
+        return target
+
+    return save
 
 
 @pytest.fixture(scope="session")

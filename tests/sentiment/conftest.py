@@ -54,3 +54,15 @@ def api_server(model_dir: Path) -> Iterator[str]:
     cmd = [sys.executable, "-m", "sentiment_app", "api", "--host", "127.0.0.1", "--port", str(port)]
     with serve(cmd, cwd=SPACE, ready_url=f"http://127.0.0.1:{port}/health", timeout=180):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def ui_server(model_dir: Path) -> Iterator[str]:
+    """The Streamlit demo in a subprocess, as the image's default command starts it."""
+    from conftest import free_port, serve
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "sentiment_app", "ui", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with serve(cmd, cwd=SPACE, ready_url=f"{url}/_stcore/health", timeout=180):
+        yield url

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import io
+import json
+import tomllib
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import SPACES
 from streamlit.testing.v1 import AppTest
 
-from sentiment_app.ui import InputError, texts_from_csv
+from sentiment_app.ui import InputError, model_label, texts_from_csv
 
-APP = str(SPACES / "sentiment-streamlit" / "app.py")
+SPACE = SPACES / "sentiment-streamlit"
+APP = str(SPACE / "app.py")
 
 
 @pytest.fixture
@@ -88,3 +92,30 @@ def test_file_too_large_is_refused() -> None:
     pd.DataFrame({"text": ["x" * 1000] * 6000}).to_csv(big, index=False)
     with pytest.raises(InputError, match=r"too large: 6\.\d MB, the limit is 5 MB"):
         texts_from_csv(big.getvalue(), "text", 5)
+
+
+def test_the_caption_names_the_model_and_its_accuracy_not_its_path(
+    app: AppTest, model_dir: Path
+) -> None:
+    caption = app.caption[0].value
+    accuracy = json.loads((model_dir / "metrics.json").read_text())["imdb_heldout"]["accuracy"]
+    assert f"offline model fine-tuned on IMDB: {accuracy:.1%} accuracy on 2,000" in caption
+    assert str(model_dir) not in caption
+    assert str(SPACE) not in caption
+
+
+def test_a_hub_model_is_named_by_its_id_and_a_bare_folder_by_its_name(tmp_path: Path) -> None:
+    hub_id = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+    assert model_label(hub_id, None) == f"[`{hub_id}`](https://huggingface.co/{hub_id})"
+    folder = tmp_path / "my-sentiment-model"
+    folder.mkdir()
+    assert model_label(str(folder), None) == "local model `my-sentiment-model`"
+    assert model_label(str(folder), {"imdb_heldout": {}}) == "local model `my-sentiment-model`"
+
+
+def test_visitors_get_no_developer_toolbar_and_the_image_gets_the_config() -> None:
+    config = tomllib.loads((SPACE / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "viewer"  # no "Deploy" button
+    ignored = [line.strip() for line in (SPACE / ".dockerignore").read_text().splitlines()]
+    assert not [p for p in ignored if p.lstrip("/*").startswith((".streamlit", ".*"))]
+    assert "COPY --chown=user . ." in (SPACE / "Dockerfile").read_text()

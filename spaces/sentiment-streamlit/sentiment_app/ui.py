@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -118,12 +120,27 @@ def batch(model: SentimentModel, settings: Settings) -> None:
     )
 
 
+def model_label(source: str, metrics: dict[str, Any] | None) -> str:
+    """How the page names the model: a Hub id (linked), or what a local folder holds, never a
+    server path."""
+    if not Path(source).is_dir():
+        return f"[`{source}`](https://huggingface.co/{source})"
+    imdb = (metrics or {}).get("imdb_heldout") or {}
+    if "accuracy" in imdb and "n" in imdb:
+        return (
+            f"offline model fine-tuned on IMDB: {imdb['accuracy']:.1%} accuracy on "
+            f"{imdb['n']:,} held-out reviews"
+        )
+    return f"local model `{Path(source).name}`"
+
+
 def render(model: SentimentModel, settings: Settings) -> None:
     """The whole page."""
     st.set_page_config(page_title="Sentiment", page_icon="🎭")
     st.title("🎭 Sentiment")
     st.caption(
-        f"Model: `{model.source}` · texts beyond {model.max_tokens} tokens keep head and tail"
+        f"Model: {model_label(model.source, model.metrics)} · texts beyond {model.max_tokens} "
+        "tokens keep head and tail"
     )
     one, many = st.tabs(["One text", "Batch"])
     with one:
