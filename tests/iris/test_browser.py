@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from playwright.sync_api import expect
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_visitor_classifies_a_virginica(space_url: str, page: Any, tmp_path: Path) -> None:
+def test_visitor_classifies_a_virginica(space_url: str, page: Any, screenshot: Any) -> None:
     page.goto(space_url + "/", wait_until="load", timeout=90_000)  # Gradio keeps connections open
     expect(page.get_by_text("held-out test accuracy")).to_be_visible(timeout=30_000)
     label = page.locator(".output-class, [data-testid='label-output-value']").first
@@ -26,5 +25,5 @@ def test_visitor_classifies_a_virginica(space_url: str, page: Any, tmp_path: Pat
     plots = page.locator(".vega-embed")
     expect(plots).to_have_count(2, timeout=30_000)
     expect(plots.first.locator("canvas, svg").first).to_be_visible()
-    page.screenshot(path=str(tmp_path / "iris.png"), full_page=True)
-    print(f"screenshot: {tmp_path / 'iris.png'}")
+    page.get_by_text("Iris classifier").first.scroll_into_view_if_needed()
+    screenshot(page, "iris-gradio")

@@ -57,7 +57,9 @@ def test_the_page_predicts_what_the_python_model_predicts(iris_page: tuple[Any, 
     assert aborted == []  # the page asks for nothing beyond its own files
 
 
-def test_a_visitor_sees_the_default_flower_then_picks_others(iris_page: tuple) -> None:
+def test_a_visitor_sees_the_default_flower_then_picks_others(
+    iris_page: tuple, screenshot: Any
+) -> None:
     page, aborted = iris_page
     species = page.locator("#species")
     expect(species).to_have_text("setosa")  # the default flower, predicted on load
@@ -74,4 +76,5 @@ def test_a_visitor_sees_the_default_flower_then_picks_others(iris_page: tuple) -
     for plot in ("#petal-plot", "#sepal-plot"):  # 150 flowers and the visitor's
         expect(page.locator(f"{plot} circle.flower")).to_have_count(150)
         expect(page.locator(f"{plot} circle.yours")).to_have_count(1)
+    screenshot(page, "iris-static")
     assert aborted == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_visitor_asks_and_sees_the_answer_its_quoted_evidence_and_sources(
-    space_url: str, page: Any, tmp_path: Path
+    space_url: str, page: Any, screenshot: Any
 ) -> None:
     page.goto(space_url + "/", wait_until="load", timeout=90_000)
     expect(page.get_by_text("The index holds")).to_be_visible(timeout=60_000)
@@ -25,5 +24,4 @@ def test_visitor_asks_and_sees_the_answer_its_quoted_evidence_and_sources(
     quote = bot.locator("blockquote")  # the evidence, under the answer, with its source
     expect(quote).to_contain_text("48 hours")
     expect(quote).to_contain_text("spaces-hardware-and-lifecycle.txt")
-    page.screenshot(path=str(tmp_path / "rag.png"), full_page=True)
-    print(f"screenshot: {tmp_path / 'rag.png'}")
+    screenshot(page, "rag-docker")

@@ -12,6 +12,8 @@ import pytest
 from conftest import SPACES
 from playwright.sync_api import expect
 
+from sentiment_app.ui import percent
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SPACE = SPACES / "sentiment-streamlit"
 REVIEWS = {
@@ -27,7 +29,7 @@ def test_visitor_types_a_review_then_classifies_a_csv_and_downloads_the_results(
     expect(page.get_by_role("heading", name="🎭 Sentiment")).to_be_visible(timeout=90_000)
     caption = page.get_by_test_id("stCaptionContainer").first
     accuracy = json.loads((model_dir / "metrics.json").read_text())["imdb_heldout"]["accuracy"]
-    expect(caption).to_contain_text(f"offline model fine-tuned on IMDB: {accuracy:.1%} accuracy")
+    expect(caption).to_contain_text(f"fine-tuned on IMDB: {percent(accuracy)} accuracy on 2,000")
     expect(caption).not_to_contain_text(str(SPACE))  # never a server path
     expect(page.get_by_role("button", name="Deploy")).to_have_count(0)  # no developer toolbar
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import SPACES
 from streamlit.testing.v1 import AppTest
 
-from sentiment_app.ui import InputError, model_label, texts_from_csv
+from sentiment_app.ui import InputError, model_label, percent, texts_from_csv
 
 SPACE = SPACES / "sentiment-streamlit"
 APP = str(SPACE / "app.py")
@@ -99,7 +99,7 @@ def test_the_caption_names_the_model_and_its_accuracy_not_its_path(
 ) -> None:
     caption = app.caption[0].value
     accuracy = json.loads((model_dir / "metrics.json").read_text())["imdb_heldout"]["accuracy"]
-    assert f"offline model fine-tuned on IMDB: {accuracy:.1%} accuracy on 2,000" in caption
+    assert f"offline model fine-tuned on IMDB: {percent(accuracy)} accuracy on 2,000" in caption
     assert str(model_dir) not in caption
     assert str(SPACE) not in caption
 
@@ -119,3 +119,9 @@ def test_visitors_get_no_developer_toolbar_and_the_image_gets_the_config() -> No
     ignored = [line.strip() for line in (SPACE / ".dockerignore").read_text().splitlines()]
     assert not [p for p in ignored if p.lstrip("/*").startswith((".streamlit", ".*"))]
     assert "COPY --chown=user . ." in (SPACE / "Dockerfile").read_text()
+
+
+def test_accuracy_is_printed_as_the_readme_prints_it() -> None:
+    assert percent(0.8885) == "88.9%"  # binary 0.8885 is 0.88849..., so :.1% would say 88.8%
+    assert percent(0.8211) == "82.1%"
+    assert percent(1.0) == "100.0%"

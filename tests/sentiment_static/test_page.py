@@ -98,13 +98,16 @@ def test_the_int8_graph_stays_close_to_the_server(
         assert np.abs(browser - server).mean() <= 0.05
 
 
-def test_the_page_says_which_model_runs(sentiment_page: tuple[Any, list[str]]) -> None:
+def test_the_page_says_which_model_runs(
+    sentiment_page: tuple[Any, list[str]], screenshot: Any
+) -> None:
     page, _ = sentiment_page
     model = page.locator("#model")
     expect(model).to_contain_text("model/ folder (the Hub could not be reached)")
     expect(model).to_contain_text(re.compile(r"fp32 ONNX, \d+\.\d MB downloaded"))
     expect(page.locator("#progress")).to_have_attribute("value", "1")
     expect(page.locator("#results tbody tr")).to_have_count(3)  # the example texts, on load
+    screenshot(page, "sentiment-static")
 
 
 def test_a_visitor_types_and_presses_ctrl_enter(sentiment_page: tuple[Any, list[str]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,11 @@ def batch(model: SentimentModel, settings: Settings) -> None:
     )
 
 
+def percent(share: float) -> str:
+    """0.8885 -> "88.9%": rounded half up, as the README and metrics tables print it."""
+    return f"{(Decimal(str(share)) * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}%"
+
+
 def model_label(source: str, metrics: dict[str, Any] | None) -> str:
     """How the page names the model: a Hub id (linked), or what a local folder holds, never a
     server path."""
@@ -128,7 +134,7 @@ def model_label(source: str, metrics: dict[str, Any] | None) -> str:
     imdb = (metrics or {}).get("imdb_heldout") or {}
     if "accuracy" in imdb and "n" in imdb:
         return (
-            f"offline model fine-tuned on IMDB: {imdb['accuracy']:.1%} accuracy on "
+            f"offline model fine-tuned on IMDB: {percent(imdb['accuracy'])} accuracy on "
             f"{imdb['n']:,} held-out reviews"
         )
     return f"local model `{Path(source).name}`"
