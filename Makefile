@@ -24,7 +24,7 @@ LLAMA_STAMP := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)
 # Portable CPU flags: the machine that builds is not the one that runs (see rag-docker/Dockerfile).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: help setup lint test test-fast bench run clean browser
+.PHONY: help setup lint test test-fast bench run clean browser screenshots
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
@@ -45,9 +45,10 @@ $(VENV)/.installed: requirements-dev.txt spaces/*/requirements*.txt $(LLAMA_STAM
 
 setup: $(VENV)/.installed ## Create .venv with every Space's pinned requirements and the test tools
 
-browser: ## Install Debian's chromium for the browser tests (needs root or sudo)
-	@command -v chromium >/dev/null || { $$(command -v sudo || true) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$(command -v sudo || true) apt-get install -y -qq chromium chromium-driver; }
+browser: ## Install Debian's chromium and emoji font for the browser tests (needs root or sudo)
+	@{ command -v chromium && dpkg -s fonts-noto-color-emoji; } >/dev/null 2>&1 || { \
+	  $$(command -v sudo || true) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$(command -v sudo || true) apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji; }
 
 lint: setup ## ruff, actionlint and hadolint
 	$(VENV)/bin/ruff check .
@@ -71,8 +72,12 @@ bench: setup artifacts ## Run every benchmark; figures go to bench/results/
 	$(PY) -m bench.rag_eval
 	$(MAKE) static-bench
 
-run: setup artifacts ## Serve all three Spaces locally with the real models
-	$(PY) scripts/run_local.py
+run: setup artifacts ## Serve every Space locally with the real models (one: SPACE=<name>)
+	$(PY) scripts/run_local.py $(SPACE) $(if $(and $(SPACE),$(PORT)),--port $(PORT))
+
+screenshots: setup browser artifacts ## Rewrite each Space's screenshot.png from its browser test
+	SAVE_SCREENSHOTS=1 $(PY) -m pytest -m browser -k "visitor or which_model_runs" \
+	  tests/iris tests/sentiment tests/rag tests/iris_static tests/sentiment_static
 
 clean: ## Remove .venv (the machine cache in $(CACHE) stays)
 	rm -rf $(VENV)

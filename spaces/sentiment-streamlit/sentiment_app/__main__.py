@@ -3,6 +3,9 @@
 - `ui` (default): the Streamlit demo on 8501 (the Space's app_port);
 - `api`: the FastAPI app on 8000;
 - `health`: exit 0 when either server answers on localhost (the image's HEALTHCHECK).
+
+Without a model to load (no local folder, and the Hub unreachable), `ui` and `api` stop with one
+line saying how to build one.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from sentiment_app.model import unavailable
 from sentiment_app.settings import get_settings
 
 HERE = Path(__file__).resolve().parent.parent
@@ -37,6 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "health":
         urls = ["http://127.0.0.1:8501/_stcore/health", "http://127.0.0.1:8000/health"]
         sys.exit(0 if any(_alive(u) for u in urls) else 1)
+    problem = unavailable(get_settings())
+    if problem:  # one clear line before a server starts, not a traceback from inside it
+        sys.exit(f"error: {problem}")
     port = str(args.port or PORTS[args.command])
     if args.command == "api":
         cmd = ["-m", "uvicorn", "sentiment_app.api:app", "--host", args.host, "--port", port]

@@ -198,6 +198,30 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
     return SentimentModel(logits, tokenizer, config, name, settings)
 
 
+def unavailable(settings: Settings) -> str | None:
+    """Why no model can load, in one line saying what to do, or None when one can.
+
+    Cheap, for start-up: a local folder with a config.json, a Hub model in the local cache, or a
+    reachable Hub (asked only when nothing local exists) is enough.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    local = [Path(settings.model), settings.fallback_model]
+    if any((folder / "config.json").is_file() for folder in local):
+        return None
+    if Path(settings.model).is_absolute() or settings.model.startswith("."):
+        where = f"SENTIMENT_MODEL={settings.model} is not a model folder"
+    elif isinstance(try_to_load_from_cache(settings.model, "config.json"), str) or hub_reachable():
+        return None
+    else:
+        where = f"SENTIMENT_MODEL={settings.model} is not in the local cache and the Hub is offline"
+    return (
+        f"no sentiment model to load: {where}, and SENTIMENT_FALLBACK_MODEL="
+        f"{settings.fallback_model} holds none. Build it with `make sentiment-model` (see the "
+        "README's Training section), or set SENTIMENT_MODEL to a model folder or a Hub id."
+    )
+
+
 def load_model(settings: Settings) -> SentimentModel:
     """Load `settings.model` (Hub id or folder); without the Hub fall back to the local folder."""
     import torch
