@@ -277,3 +277,22 @@ def test_chunks_end_at_sentences_and_carry_their_section_heading(embeddings) -> 
     prose = [c.page_content.rstrip() for c in chunks if not c.page_content.rstrip().endswith("```")]
     ended = sum(text.endswith((".", ":", ")", "`", "?")) for text in prose)
     assert ended / len(prose) >= 0.9  # cut where sentences end, not mid-sentence
+
+
+def test_text_and_pdf_chunks_carry_numbered_or_capital_section_headings() -> None:
+    from rag_app.headings import heading_at, section_of
+    from rag_app.ingest import split_documents
+
+    assert section_of("3.5 A secret was exposed", markdown=False) == "3.5 A secret was exposed"
+    assert section_of("THE RECURSIVE CHARACTER SPLITTER", markdown=False)
+    assert section_of("An ordinary line of prose that wraps here", markdown=False) is None
+    assert section_of("3.5 seconds later, it stopped.", markdown=False) is None
+    assert section_of("## Not in plain text", markdown=False) is None
+    text = "Runbook\n\n1. Severity levels\nSEV1 is an outage.\n2. First steps\nPage someone.\n"
+    assert heading_at(text, text.index("Page"), "Runbook", markdown=False) == (
+        "Runbook > 2. First steps"
+    )
+    pdf = SPACE / "knowledge" / "incident-runbook.pdf"
+    chunks = split_documents(load_documents(pdf, pdf.name), "0" * 64, Settings())
+    secret = next(c for c in chunks if "Revoke it at the provider" in c.page_content)
+    assert secret.metadata["heading"].endswith("> 3.5 A secret was exposed")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import re
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from rag_app.headings import heading_at, title_of
 from rag_app.index import DocRecord, IndexLoadError, RagIndex, indexed_text, load_embeddings
 from rag_app.sentences import only_headings
 from rag_app.settings import Settings, get_settings
@@ -83,7 +83,6 @@ def load_documents(path: Path, source: str) -> list[Document]:
 # sentence (Markdown and PDF text is hard-wrapped, so a line break alone is not a boundary).
 # Markdown is cut at headings, code fences and rules first (LangChain's own Markdown separators).
 SENTENCE_SEPARATORS = ["\n\n", r"(?<=[.!?])\s+", "\n", " ", ""]
-HEADING_LINE = re.compile(r"^(#{1,6}) +(.+?)\s*$", re.MULTILINE)
 
 
 def markdown_separators() -> list[str]:
@@ -91,33 +90,6 @@ def markdown_separators() -> list[str]:
 
     own = RecursiveCharacterTextSplitter.get_separators_for_language(Language.MARKDOWN)
     return own[: own.index("\n\n")] + SENTENCE_SEPARATORS
-
-
-def title_of(text: str) -> str:
-    """A document's title: its first non-empty line, without Markdown heading marks."""
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return first.strip().lstrip("#").strip()
-
-
-def heading_at(text: str, position: int, title: str) -> str:
-    """'Title > Section': the last Markdown section heading (##, ###) before `position`."""
-    fence, section = False, ""
-    for line_start, line in _lines(text):
-        if line_start > position:
-            break
-        if line.startswith("```"):
-            fence = not fence
-        elif not fence and (match := HEADING_LINE.match(line)) and len(match.group(1)) > 1:
-            section = match.group(2)
-    return f"{title} > {section}" if section else title
-
-
-def _lines(text: str) -> list[tuple[int, str]]:
-    found, pos = [], 0
-    for line in text.splitlines(keepends=True):
-        found.append((pos, line))
-        pos += len(line)
-    return found
 
 
 def split_documents(docs: list[Document], sha256: str, settings: Settings) -> list[Document]:
@@ -139,7 +111,7 @@ def split_documents(docs: list[Document], sha256: str, settings: Settings) -> li
         for chunk in splitter.split_documents([doc]):
             start = chunk.metadata.pop("start_index")
             if not only_headings(chunk.page_content):  # a lone heading heads the next chunk
-                heading = heading_at(doc.page_content, start, title) if is_md else title
+                heading = heading_at(doc.page_content, start, title, markdown=is_md)
                 chunk.metadata["heading"] = heading
                 chunks.append(chunk)
     for n, chunk in enumerate(chunks):
