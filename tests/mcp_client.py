@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from typing import Any
 
 from mcp import ClientSession, types
@@ -48,3 +50,20 @@ def json_of(result: types.CallToolResult) -> Any:
     """A successful tool result's text, parsed as JSON."""
     assert not result.isError, text_of(result)
     return json.loads(text_of(result))
+
+
+def readme_block(readme: str, section: str, lang: str) -> str:
+    """The first ```lang block of the README section whose heading starts with `section`."""
+    start = readme.index(f"\n{section}")
+    end = readme.find("\n## ", start + 1)
+    text = readme[start : end if end != -1 else None]
+    return text.split(f"```{lang}\n", 1)[1].split("```", 1)[0]
+
+
+def run_readme_snippet(readme: str, local_url: str, live_url: str) -> str:
+    """Run the README's MCP Python example against the live server; its stdout."""
+    code = readme_block(readme, "## MCP", "python").replace(local_url, live_url)
+    assert live_url in code, "the example does not use the local URL"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
-from mcp_client import call_tool, json_of, list_tools, text_of
+from conftest import SPACES
+from mcp_client import call_tool, json_of, list_tools, readme_block, run_readme_snippet, text_of
 
 from iris_app.schemas import SETOSA, VIRGINICA
 
@@ -51,3 +54,14 @@ def test_a_browser_opening_the_mcp_url_gets_a_page(space_url: str) -> None:
     page = httpx.get(mcp_url(space_url), timeout=10)
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
+
+
+def test_the_readme_mcp_example_and_client_configuration_work(space_url: str) -> None:
+    readme = (SPACES / "iris-gradio" / "README.md").read_text()
+    out = run_readme_snippet(readme, "http://localhost:7860", space_url)
+    names, answer = out.splitlines()
+    assert names == "['predict']"
+    assert json.loads(answer)["species"] == "setosa"
+    config = json.loads(readme_block(readme, "## MCP", "json"))
+    url = config["mcpServers"]["iris"]["url"]
+    assert url.replace("http://localhost:7860", space_url) == mcp_url(space_url)

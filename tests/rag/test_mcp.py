@@ -5,9 +5,12 @@ The tools answer as the HTTP API does: `search` as POST /search, `ask` as POST /
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
-from mcp_client import call_tool, json_of, list_tools, text_of
+from conftest import SPACES
+from mcp_client import call_tool, json_of, list_tools, readme_block, run_readme_snippet, text_of
 
 pytestmark = pytest.mark.slow
 QUESTION = "After how long without traffic does a free Space fall asleep?"
@@ -79,3 +82,16 @@ def test_bad_arguments_are_a_readable_tool_error(
     result = call_tool(mcp_url(space_url), tool, args)
     assert result.isError
     assert message in text_of(result)
+
+
+def test_the_readme_mcp_example_and_client_configuration_work(space_url: str) -> None:
+    readme = (SPACES / "rag-docker" / "README.md").read_text()
+    out = run_readme_snippet(readme, "http://localhost:7860", space_url)
+    names, answer, quote = out.splitlines()
+    assert names == "['ask', 'search']"
+    assert answer.startswith("[1] ")
+    assert "48 hours" in quote
+    assert quote.endswith("-- spaces-hardware-and-lifecycle.txt")
+    config = json.loads(readme_block(readme, "## MCP", "json"))
+    url = config["mcpServers"]["deployment-notes"]["url"]
+    assert url.replace("http://localhost:7860", space_url) == mcp_url(space_url)

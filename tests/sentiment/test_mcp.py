@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import ast
+import json
+
 import httpx
 import pytest
-from mcp_client import call_tool, list_tools, server_name, text_of
+from conftest import SPACES
+from mcp_client import call_tool, list_tools, readme_block, run_readme_snippet, server_name, text_of
 
 pytestmark = pytest.mark.slow
 TEXTS = ["What a wonderful, funny and touching film!", "Dull, slow and badly acted."]
@@ -62,3 +66,14 @@ def test_bad_arguments_are_a_readable_tool_error(api_server: str, args: dict, me
     result = call_tool(mcp_url(api_server), "classify", args)
     assert result.isError
     assert message in text_of(result)
+
+
+def test_the_readme_mcp_example_and_client_configuration_work(api_server: str) -> None:
+    readme = (SPACES / "sentiment-streamlit" / "README.md").read_text()
+    names, results = run_readme_snippet(readme, "http://localhost:8000", api_server).splitlines()
+    assert names == "['classify']"
+    labels = [r["label"] for r in ast.literal_eval(results)["results"]]
+    assert labels == ["POSITIVE", "NEGATIVE"]
+    config = json.loads(readme_block(readme, "## MCP", "json"))
+    url = config["mcpServers"]["sentiment"]["url"]
+    assert url.replace("http://localhost:8000", api_server) == mcp_url(api_server)
