@@ -85,7 +85,10 @@ def hub() -> Iterator[tuple[str, HubFiles]]:
 
 def resolve(hf_home: Path, **env: str) -> subprocess.CompletedProcess:
     """`python -m rag_app.llm` as the image runs it, with a fresh HF cache."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "LLM_"))}
+    # TRANSFORMERS_OFFLINE too: huggingface_hub reads it as HF_HUB_OFFLINE, and another test
+    # folder's conftest sets it for the whole session.
+    own = ("HF_", "LLM_", "TRANSFORMERS_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(own)}
     return subprocess.run(
         [sys.executable, "-m", "rag_app.llm"],
         cwd=SPACES / "rag-docker",

@@ -30,16 +30,26 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
 
 
-def test_make_run_passes_the_space_and_its_port() -> None:
+def make_dry_run(*args: str) -> str:
+    """What `make -n run ...` would execute (as a top-level make: `make test` runs pytest with
+    MAKEFLAGS and MAKELEVEL set, which would add "Entering directory" lines)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     dry = subprocess.run(
-        ["make", "-n", "run", "SPACE=iris-gradio", "PORT=7870"],
+        ["make", "--no-print-directory", "-n", "run", *args],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
+        check=True,
     )
-    assert "scripts/run_local.py iris-gradio --port 7870" in dry.stdout
-    every = subprocess.run(["make", "-n", "run"], cwd=REPO, capture_output=True, text=True)
-    assert every.stdout.rstrip().endswith("scripts/run_local.py")
+    return dry.stdout
+
+
+def test_make_run_passes_the_space_and_its_port() -> None:
+    assert "scripts/run_local.py iris-gradio --port 7870" in make_dry_run(
+        "SPACE=iris-gradio", "PORT=7870"
+    )
+    assert make_dry_run().rstrip().endswith("scripts/run_local.py")
 
 
 def test_an_unknown_space_is_one_line_naming_the_spaces() -> None:

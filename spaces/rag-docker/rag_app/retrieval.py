@@ -1,9 +1,11 @@
 """Hybrid retrieval: dense (FAISS cosine) and keyword (BM25) candidates, fused, optionally reranked.
 
-Fusion is a convex combination of the two scores, each normalised over the candidates (dense:
-min-max, BM25: divided by the best), with DENSE_WEIGHT on the dense side. Unlike reciprocal rank
-fusion it keeps how far apart the scores are, which measured better on the question set (Bruch et
-al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023, found the same on BEIR).
+Fusion is a convex combination of the two scores, with DENSE_WEIGHT on the dense side: the cosine
+as it is (its theoretical range, clipped at 0) and BM25 divided by the best candidate's. Unlike
+reciprocal rank fusion it keeps how far apart the scores are, which measured better on the question
+set (Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023, found the same on
+BEIR). Stretching the cosines to the candidates' min-max instead measured the same on the question
+set, but let a near tie on the dense side outvote the only passage holding a rare identifier.
 
 Each hit also gets a relevance in [0, 1]: the mean of its cosine similarity and of the share of the
 question's term weight (BM25's IDF) that it holds. Hits below MIN_RELEVANCE are never shown to the
@@ -31,10 +33,9 @@ class Retrieved:
     vector: list[float]
 
 
-def _normalised(values: np.ndarray, floor: bool) -> np.ndarray:
-    low = float(values.min()) if floor else 0.0
-    span = float(values.max()) - low
-    return (values - low) / span if span > 0 else np.zeros_like(values)
+def _share_of_best(values: np.ndarray) -> np.ndarray:
+    best = float(values.max())
+    return values / best if best > 0 else np.zeros_like(values)
 
 
 class Retriever:
@@ -81,7 +82,7 @@ class Retriever:
         cosines = np.array([dense[p] for p in positions])
         bm25 = keyword[positions]
         weight = self.settings.dense_weight
-        fused = weight * _normalised(cosines, True) + (1 - weight) * _normalised(bm25, False)
+        fused = weight * np.clip(cosines, 0.0, 1.0) + (1 - weight) * _share_of_best(bm25)
         order = np.argsort(-fused, kind="stable")
         return [(positions[i], float(cosines[i]), float(bm25[i])) for i in order]
 

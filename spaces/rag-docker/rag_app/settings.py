@@ -58,7 +58,7 @@ class Settings(BaseSettings):
         "bench/results/rag_eval.md); dense: FAISS cosine only.",
     )
     dense_weight: float = Field(
-        0.6, ge=0, le=1, description="Weight of the dense score in hybrid fusion (BM25: the rest)."
+        0.7, ge=0, le=1, description="Weight of the dense score in hybrid fusion (BM25: the rest)."
     )
     retrieval_candidates: int = Field(
         50, ge=1, description="Candidates taken from each retriever before fusion."
