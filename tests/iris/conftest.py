@@ -11,14 +11,19 @@ from conftest import SPACES, free_port, serve
 from fastapi.testclient import TestClient
 
 from iris_app.api import create_app
+from iris_app.settings import Settings
 
 SPACE = SPACES / "iris-gradio"
+# The shared app and server take many requests a minute (schemathesis): no rate limit there;
+# tests/iris/test_security.py builds its own apps with limits.
+UNLIMITED = {"rate_limit": "none", "rate_limits": {}}
+UNLIMITED_ENV = {"IRIS_RATE_LIMIT": "none", "IRIS_RATE_LIMITS": "{}"}
 
 
 @pytest.fixture(scope="session")
 def client() -> Iterator[TestClient]:
     """The API with its lifespan running (the model loaded)."""
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(Settings(**UNLIMITED))) as test_client:
         yield test_client
 
 
@@ -33,6 +38,6 @@ def space_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     shutil.copytree(SPACE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"PORT": str(port), "PYTHONPATH": ""}
+    env = {"IRIS_PORT": str(port), "PYTHONPATH": "", **UNLIMITED_ENV}
     with serve([sys.executable, "app.py"], cwd=copy, env=env, ready_url=f"{url}/health"):
         yield url

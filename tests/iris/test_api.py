@@ -46,19 +46,25 @@ def test_batch_of_the_maximum_size_is_served(client: TestClient) -> None:
     assert len(response.json()["predictions"]) == MAX_BATCH
 
 
-def test_health_and_model(client: TestClient) -> None:
-    health = client.get("/health").json()
+def test_health_ready_and_model(client: TestClient) -> None:
+    ready = client.get("/ready").json()
     info = client.get("/model").json()
-    assert health == {"status": "ok", "model_version": info["model_version"]}
+    assert client.get("/health").json() == {"status": "ok"}
+    assert ready == {"status": "ready", "model_version": info["model_version"]}
     assert info["classes"] == ["setosa", "versicolor", "virginica"]
     assert info["metrics"]["test_accuracy"] >= 0.9
     assert [f["unit"] for f in info["features"]] == ["cm"] * 4
 
 
-def test_health_is_503_before_the_model_is_loaded() -> None:
-    response = TestClient(create_app()).get("/health")  # no `with`: the lifespan never ran
+def test_ready_is_503_before_the_model_is_loaded_health_200() -> None:
+    app = TestClient(create_app())  # no `with`: the lifespan never ran
+    response = app.get("/ready")
     assert response.status_code == 503
-    assert "not loaded" in response.json()["message"]
+    assert response.json() == {
+        "message": "The model is not loaded yet.",
+        "detail": "The model is not loaded yet.",
+    }
+    assert app.get("/health").json() == {"status": "ok"}
 
 
 def test_docs_and_every_schema_have_examples(client: TestClient) -> None:

@@ -9,16 +9,25 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from iris_app.batching import MicroBatcher
 from iris_app.http_limits import BodySizeLimit
 from iris_app.model import IrisModel, Prediction
-from iris_app.schemas import BatchIn, BatchOut, Health, IrisFeatures, ModelInfo, PredictionOut
+from iris_app.schemas import (
+    BatchIn,
+    BatchOut,
+    Health,
+    IrisFeatures,
+    ModelInfo,
+    PredictionOut,
+    Ready,
+)
+from iris_app.security import ApiGuard, add_error_handlers
 from iris_app.settings import Settings, get_settings
+
+MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server, under the mounted UI: an API, keyed
 
 
 def get_model(request: Request) -> IrisModel:
@@ -42,30 +51,6 @@ def _out(prediction: Prediction, version: str) -> PredictionOut:
     )
 
 
-async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-    """422 with one readable sentence naming each bad field, plus the errors field by field.
-
-    The input is not echoed back: it may be huge, NaN (which JSON cannot carry) or not encodable.
-    """
-    assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]
-    message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, detail, strict=True))
-    return JSONResponse(
-        status_code=422, content={"message": f"Invalid request. {message}", "detail": detail}
-    )
-
-
-async def http_error(_: Request, exc: Exception) -> JSONResponse:
-    """Every refusal as {"message", "detail"}, like validation errors."""
-    assert isinstance(exc, HTTPException)
-    return JSONResponse(
-        status_code=exc.status_code,
-        content={"message": exc.detail, "detail": exc.detail},
-        headers=exc.headers,
-    )
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI app; `app.state.model` is set while the lifespan runs."""
     settings = settings or get_settings()
@@ -86,8 +71,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(HTTPException, http_error)
+    add_error_handlers(app)
+    app.add_middleware(
+        ApiGuard,
+        api_keys=settings.api_key.get_secret_value() if settings.api_key else None,
+        default_limit=settings.rate_limit,
+        route_limits=settings.rate_limits,
+        trusted_proxies=settings.trusted_proxies,
+        protected_prefixes=[MCP_PATH],
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.metrics:
         # One registry per app, so that apps built side by side (tests) never share counters.
@@ -107,9 +99,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return BatchOut(predictions=[_out(p, model.version) for p in predictions])
 
     @app.get("/health", tags=["ops"])
-    async def health(model: ModelDep) -> Health:
-        """200 once the model is loaded."""
-        return Health(status="ok", model_version=model.version)
+    async def health() -> Health:
+        """200 while the process is up (the model may still be loading)."""
+        return Health(status="ok")
+
+    @app.get("/ready", tags=["ops"], responses={503: {"description": "model not loaded yet"}})
+    async def ready(model: ModelDep) -> Ready:
+        """200 once the model is loaded, 503 before."""
+        return Ready(status="ready", model_version=model.version)
 
     @app.get("/model", tags=["ops"])
     async def model_info(model: ModelDep) -> ModelInfo:
@@ -118,6 +115,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return ModelInfo(**meta)
 
     return app
-
-
-app = create_app()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,9 +90,15 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
-    """Liveness with the loaded model's version."""
+    """Liveness: the process is up."""
+
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    """Readiness: the model is loaded, and its version."""
 
     model_config = ConfigDict(protected_namespaces=())
 
-    status: str = Field(examples=["ok"])
-    model_version: str | None = None
+    status: Literal["ready"]
+    model_version: str
