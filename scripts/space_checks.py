@@ -6,9 +6,17 @@ import json
 import re
 from collections.abc import Callable
 
+from scripts.space_dockerfile import (
+    dev_mode_problems,
+    dockerfile_instructions,
+    exposed_ports,
+    final_stage,
+    user_at_start,
+)
 from scripts.space_folder import SpaceFolder, upload_files
 from scripts.space_imports import check_self_contained
 from scripts.space_requirements import dev_gradio_version, is_pinned, requirement_pins
+from scripts.space_settings import check_space_settings
 
 SDKS = ("gradio", "docker", "static")
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -183,15 +191,14 @@ def check_dockerfile(space: SpaceFolder) -> list[str]:
     path = space.path / "Dockerfile"
     if not path.is_file():
         return ["sdk is docker but there is no Dockerfile"]
-    instructions = dockerfile_instructions(path.read_text())
-    final = _final_stage(instructions)
+    final = final_stage(dockerfile_instructions(path.read_text()))
     problems = []
     port = space.card.get("app_port")
-    exposed = _exposed_ports(final)
+    exposed = exposed_ports(final)
     if port is not None and str(port) not in exposed:
         shown = ", ".join(sorted(exposed)) or "nothing"
         problems.append(f"Dockerfile does not EXPOSE app_port {port} (exposes {shown})")
-    user = _user_at_start(final)
+    user = user_at_start(final)
     if user is None:
         problems.append("Dockerfile has no USER instruction: the container would run as root")
     elif user.split(":")[0] in ("root", "0"):
@@ -199,52 +206,13 @@ def check_dockerfile(space: SpaceFolder) -> list[str]:
     return problems
 
 
-def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
-    joined = re.sub(r"\\\s*\n", " ", text)
-    pairs = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, args = line.partition(" ")
-            pairs.append((keyword.upper(), args.strip()))
-    return pairs
-
-
-def _final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The instructions from the last FROM on: the stage that becomes the image."""
-    starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
-    return instructions[starts[-1] :] if starts else instructions
-
-
-def _variables(stage: list[tuple[str, str]]) -> dict[str, str]:
-    """Defaults of ARG and ENV (KEY=value forms), for resolving `EXPOSE $PORT`."""
-    values: dict[str, str] = {}
-    for keyword, args in stage:
-        if keyword in ("ARG", "ENV"):
-            for key, value in re.findall(r"(\w+)=(\"[^\"]*\"|\S+)", args):
-                values[key] = value.strip('"')
-    return values
-
-
-def _exposed_ports(stage: list[tuple[str, str]]) -> set[str]:
-    """The port numbers of every EXPOSE in the stage, variables resolved, protocols dropped."""
-    values = _variables(stage)
-    ports = set()
-    for keyword, args in stage:
-        if keyword == "EXPOSE":
-            for token in args.split():
-                token = re.sub(
-                    r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), token
-                )
-                ports.add(token.split("/")[0])
-    return ports
-
-
-def _user_at_start(stage: list[tuple[str, str]]) -> str | None:
-    """The USER in force when the container starts (the last USER of the final stage)."""
-    users = [args for keyword, args in stage if keyword == "USER"]
-    return users[-1] if users else None
+def check_dev_mode(space: SpaceFolder) -> list[str]:
+    """A Docker Space's image meets Dev Mode's needs: bash, curl, wget, procps, git and git-lfs
+    installed, the app in /app owned by uid 1000, and a CMD that starts it."""
+    path = space.path / "Dockerfile"
+    if space.sdk != "docker" or not path.is_file():
+        return []
+    return dev_mode_problems(path.read_text())
 
 
 # --- running them -----------------------------------------------------------------------------
@@ -265,6 +233,8 @@ FOLDER_CHECKS: tuple[Check, ...] = (
     check_static_build,
     check_self_contained,
     check_dockerfile,
+    check_dev_mode,
+    check_space_settings,
 )
 
 

@@ -10,7 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from scripts.space_apply import apply_settings, settings_preview
+from scripts.space_auth import Credentials, mask, secrets_to_mask
 from scripts.space_folder import REPO, SpaceFolder, all_files, upload_files
+from scripts.space_settings import SpaceSettings, read_settings
 
 ERROR_STAGES = {"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE", "DELETING"}
 SETTLING_STAGES = {"BUILDING", "RUNNING_BUILDING", "APP_STARTING", "RUNNING_APP_STARTING"}
@@ -25,6 +28,7 @@ class DeployPlan:
     repo_id: str
     upload: list[str]
     left_out: list[str]
+    settings: SpaceSettings | None = None
 
     @property
     def sdk(self) -> str:
@@ -39,21 +43,25 @@ class DeployPlan:
             return f"gradio_client.Client({self.repo_id!r}).view_api() lists named endpoints"
         return f"GET {space_host(self.repo_id, self.sdk)}/ answers 200"
 
-    def as_dict(self, token_set: bool) -> dict[str, Any]:
-        """The plan as JSON-ready data; the token is only said to be set or not."""
+    def as_dict(self, creds: Credentials) -> dict[str, Any]:
+        """The plan as JSON-ready data; the token is only described, never shown."""
+        create = f"create_repo(repo_type='space', space_sdk='{self.sdk}', exist_ok=True)"
+        if creds.oidc:
+            create = "none: a Trusted Publishers token writes to an existing Space only"
         return {
             "space": self.space.name,
             "repo_id": self.repo_id,
             "url": f"https://huggingface.co/spaces/{self.repo_id}",
             "sdk": self.sdk,
-            "create": f"create_repo(repo_type='space', space_sdk='{self.sdk}', exist_ok=True)",
+            "create": create,
             "upload": self.upload,
             "delete": "every remote file not in the upload list (except .gitattributes)",
             "left_out": self.left_out[:LEFT_OUT_SHOWN],
             "left_out_count": len(self.left_out),
             "wait": "until the Space's runtime stage is RUNNING for this commit",
             "smoke_test": self.smoke_test(),
-            "token": "HF_TOKEN is set (never printed)" if token_set else "HF_TOKEN is not set",
+            "token": creds.describe(),
+            "settings": settings_preview(self.settings, self.repo_id, creds.token),
         }
 
 
@@ -62,9 +70,9 @@ def make_plan(space: SpaceFolder, owner: str) -> DeployPlan:
     upload = upload_files(space.path)
     chosen = set(upload)
     left_out = [f for f in all_files(space.path) if f not in chosen]
-    return DeployPlan(
-        space=space, repo_id=f"{owner}/{space.name}", upload=upload, left_out=left_out
-    )
+    settings, _ = read_settings(space.path)
+    repo_id = f"{owner}/{space.name}"
+    return DeployPlan(space, repo_id, upload=upload, left_out=left_out, settings=settings)
 
 
 def space_host(repo_id: str, sdk: str | None = None) -> str:
@@ -87,11 +95,6 @@ def health_path(space: SpaceFolder) -> str:
     return url.group(1) if url else "/"
 
 
-def mask(text: str, token: str | None) -> str:
-    """`text` with the token replaced, for any message that might echo it."""
-    return text.replace(token, "hf_***") if token else text
-
-
 def git_revision() -> str:
     """The short commit of the repository, for the Hub commit message."""
     proc = subprocess.run(
@@ -104,14 +107,27 @@ def git_revision() -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def run_deploy(plan: DeployPlan, token: str, timeout: float, poll: float = 10) -> int:
-    """Create, upload, wait, smoke-test. Returns the process exit code; never prints the token."""
+def run_deploy(plan: DeployPlan, creds: Credentials, timeout: float, poll: float = 10) -> int:
+    """Create (or find), apply settings, upload, wait, smoke-test. Returns the exit code; never
+    prints a token."""
     from huggingface_hub import HfApi
 
+    token = str(creds.token)
+    hidden = [token, *secrets_to_mask()]
     api = HfApi(token=token)
     step = "create the Space"
     try:
-        api.create_repo(plan.repo_id, repo_type="space", space_sdk=plan.sdk, exist_ok=True)
+        if creds.oidc:
+            step = "find the Space"
+            if not api.repo_exists(plan.repo_id, repo_type="space"):
+                print(f"error: {plan.repo_id} does not exist. {FIRST_RUN}", file=sys.stderr)
+                return 1
+        else:
+            api.create_repo(plan.repo_id, repo_type="space", space_sdk=plan.sdk, exist_ok=True)
+        if plan.settings is not None:
+            step = "apply the settings of"
+            if not apply_settings(api, plan.repo_id, plan.settings):
+                return 1
         step = "upload the folder"
         commit = api.upload_folder(
             repo_id=plan.repo_id,
@@ -132,11 +148,18 @@ def run_deploy(plan: DeployPlan, token: str, timeout: float, poll: float = 10) -
         host = api.space_info(plan.repo_id).host or space_host(plan.repo_id, plan.sdk)
         host = host if host.startswith("http") else f"https://{host}"
         smoke_test(plan, token, host, timeout=min(timeout, 300), poll=poll)
-    except Exception as exc:  # every Hub or HTTP failure ends here, token masked
-        print(f"error: could not {step} {plan.repo_id}: {mask(str(exc), token)}", file=sys.stderr)
+    except Exception as exc:  # every Hub or HTTP failure ends here, tokens masked
+        print(f"error: could not {step} {plan.repo_id}: {mask(str(exc), *hidden)}", file=sys.stderr)
         return 1
     print(f"{plan.repo_id} is running: https://huggingface.co/spaces/{plan.repo_id}")
     return 0
+
+
+FIRST_RUN = (
+    "A Trusted Publishers token can only write to an existing Space: deploy it once with a "
+    "write token (HF_TOKEN), then add this GitHub repository as its Trusted Publisher "
+    "(the Space's Settings)."
+)
 
 
 def wait_until_settled(api: Any, repo_id: str, sha: str, timeout: float, poll: float) -> str:

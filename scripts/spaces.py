@@ -1,10 +1,14 @@
-"""List, validate and deploy the Space folders under spaces/ (from a laptop or from Actions).
+"""List, validate, deploy and watch the Space folders under spaces/ (from a laptop or Actions).
 
     python scripts/spaces.py list [NAME] [--names] [--changed]
     python scripts/spaces.py validate [NAME]
     python scripts/spaces.py deploy NAME --owner OWNER [--dry-run] [--timeout S] [--poll S]
+    python scripts/spaces.py status [NAME] [--owner OWNER] [--json]
+    python scripts/spaces.py logs NAME [--owner OWNER] [--build] [--follow]
 
-The token comes from HF_TOKEN and is never printed. Exit code 0 means no problem.
+The token comes from HF_TOKEN, or from Trusted Publishers when HF_OIDC_RESOURCE is set (see
+scripts/space_auth.py); it is never printed. --owner defaults to $HF_OWNER. Exit code 0 means
+no problem.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python scripts/spaces.py`: make `scripts` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scripts.space_auth import AuthError, credentials, mask, secrets_to_mask
 from scripts.space_checks import validate
-from scripts.space_deploy import make_plan, mask, run_deploy
+from scripts.space_deploy import make_plan, run_deploy
 from scripts.space_folder import SPACES_DIR, SpaceFolder, discover, select
+from scripts.space_status import failed, print_logs, print_table, space_status
 
 # A change to any of these redeploys every Space: they decide how a Space is deployed.
 SHARED_DEPLOY_PATHS = (
@@ -103,7 +109,6 @@ def cmd_validate(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
 
 def cmd_deploy(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
     """Validate, then print the plan (--dry-run) or carry it out with HfApi."""
-    token = os.environ.get("HF_TOKEN") or None
     space = select(spaces, args.name)[0]
     if not args.skip_validation:
         problems = validate(space)
@@ -112,18 +117,62 @@ def cmd_deploy(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
                 print(f"error: spaces/{space.name}: {problem}", file=sys.stderr)
             return 1
     plan = make_plan(space, args.owner)
+    creds = credentials(plan.repo_id, exchange=not args.dry_run)
     if args.dry_run:
-        print(json.dumps(plan.as_dict(token_set=token is not None), indent=2))
+        print(json.dumps(plan.as_dict(creds), indent=2))
         return 0
-    if token is None:
-        print("error: HF_TOKEN is not set (a write token is needed to deploy)", file=sys.stderr)
+    if creds.token is None:
+        print(
+            "error: HF_TOKEN is not set, nor HF_OIDC_RESOURCE (a write token, or Trusted "
+            "Publishers in GitHub Actions, is needed to deploy)",
+            file=sys.stderr,
+        )
         return 2
     try:
-        return run_deploy(plan, token, timeout=args.timeout, poll=args.poll)
+        return run_deploy(plan, creds, timeout=args.timeout, poll=args.poll)
     except KeyboardInterrupt:
         return 130
-    except BaseException as exc:  # last guard: no traceback can echo the token
-        print(f"error: {mask(repr(exc), token)}", file=sys.stderr)
+    except BaseException as exc:  # last guard: no traceback can echo a token
+        print(f"error: {mask(repr(exc), creds.token, *secrets_to_mask())}", file=sys.stderr)
+        return 1
+
+
+def _hub(args: argparse.Namespace) -> object:
+    """HfApi for reading: HF_TOKEN if set, else whatever huggingface_hub finds (or none)."""
+    from huggingface_hub import HfApi
+
+    if not args.owner:
+        raise ValueError("no owner: pass --owner or set HF_OWNER")
+    return HfApi(token=os.environ.get("HF_TOKEN") or None)
+
+
+def cmd_status(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
+    """Stage, hardware, commit and URL of each Space on the Hub; exit 1 if one is in error."""
+    api = _hub(args)
+    try:
+        records = [space_status(api, s, args.owner) for s in select(spaces, args.name)]
+    except Exception as exc:
+        message = mask(str(exc), *secrets_to_mask())
+        print(f"error: could not read the Hub: {message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(records, indent=2))
+    else:
+        print_table(records)
+    return 1 if failed(records) else 0
+
+
+def cmd_logs(args: argparse.Namespace, spaces: list[SpaceFolder]) -> int:
+    """Print the build (--build) or run logs of one Space."""
+    api = _hub(args)
+    repo_id = f"{args.owner}/{select(spaces, args.name)[0].name}"
+    try:
+        return print_logs(api, repo_id, build=args.build, follow=args.follow)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        message = mask(str(exc), *secrets_to_mask())
+        print(f"error: could not fetch the logs of {repo_id}: {message}", file=sys.stderr)
         return 1
 
 
@@ -161,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--skip-validation", action="store_true", help="deploy without running validate first"
     )
+
+    owner = {"default": os.environ.get("HF_OWNER"), "help": "Hub user or organization ($HF_OWNER)"}
+    status = sub.add_parser("status", help="stage, hardware, commit and URL of each Space")
+    status.add_argument("name", nargs="?", help="one Space folder (default: all)")
+    status.add_argument("--owner", **owner)
+    status.add_argument("--json", action="store_true", help="a JSON array instead of a table")
+
+    logs = sub.add_parser("logs", help="the run logs (or --build logs) of one Space")
+    logs.add_argument("name", help="the Space folder")
+    logs.add_argument("--owner", **owner)
+    logs.add_argument("--build", action="store_true", help="the build logs, not the run logs")
+    logs.add_argument("--follow", action="store_true", help="keep streaming until interrupted")
     return parser
 
 
@@ -172,8 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     spaces = discover(args.spaces_dir.resolve())
     commands = {"list": cmd_list, "validate": cmd_validate, "deploy": cmd_deploy}
+    commands |= {"status": cmd_status, "logs": cmd_logs}
     try:
         return commands[args.command](args, spaces)
+    except AuthError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

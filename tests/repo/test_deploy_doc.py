@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hub_standin import HubState, clean_env, running_hub
 
 REPO = Path(__file__).resolve().parents[2]
 SPACES = REPO / "spaces"
@@ -35,7 +36,14 @@ def doc_commands() -> list[str]:
 
 def offline(command: str) -> bool:
     """Commands that need no Hub: list, validate and a dry-run deploy."""
+    if " status" in command or " logs " in command:
+        return False
     return " deploy " not in command or "--dry-run" in command
+
+
+def watching(command: str) -> bool:
+    """`status` and `logs`: they read the Hub."""
+    return " status" in command or " logs " in command
 
 
 def test_section_cites_the_spaces_overview_on_plans() -> None:
@@ -64,6 +72,41 @@ def test_documented_command_runs_as_written(command: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     if " list" in command or "--dry-run" in command:
         json.loads(result.stdout)
+
+
+def test_the_section_documents_keyless_deploys_settings_status_and_logs() -> None:
+    text = section()
+    for phrase in (
+        "https://huggingface.co/docs/hub/trusted-publishers",
+        "id-token: write",
+        "HF_OIDC_RESOURCE=spaces/<owner>/<space>",
+        "Only a token can create a Space",
+        "space-settings.yaml",
+        "python scripts/spaces.py status",
+        "python scripts/spaces.py logs",
+        "https://huggingface.co/docs/hub/spaces-dev-mode",
+    ):
+        assert phrase in text, phrase
+
+
+@pytest.mark.parametrize("command", [c for c in doc_commands() if watching(c)])
+def test_documented_status_and_logs_run_against_the_stand_in_hub(command: str) -> None:
+    """Every Space deployed under the README's owner ("you") on a stand-in Hub."""
+    owner = command.split("--owner ", 1)[1].split()[0]
+    names = {p.name for p in SPACES.iterdir() if (p / "README.md").is_file()}
+    state = HubState(["RUNNING"], spaces={f"{owner}/{name}" for name in names})
+    with running_hub(state) as endpoint:
+        env = clean_env(HF_ENDPOINT=endpoint)
+        env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+        result = subprocess.run(
+            command, shell=True, cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    if " status" in command:
+        assert all(name in result.stdout for name in names)
+        assert "RUNNING" in result.stdout
+    else:
+        assert "pip install failed" in result.stdout  # the stand-in's log lines
 
 
 def settings_env_names(space: Path) -> set[str]:

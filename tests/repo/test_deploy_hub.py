@@ -1,13 +1,11 @@
-"""`deploy` for real, against a stand-in for the Hub's HTTP API on loopback.
+"""`deploy` for real, against a stand-in for the Hub's HTTP API on loopback (tests/hub_standin.py).
 
-The Hub cannot be reached from here, so a small server speaks the part of its API that
-HfApi uses (create repo, list files, preupload, commit, runtime, logs, space info). The deploy
-command runs unchanged as a subprocess, exactly as in the workflow, pointed at it by HF_ENDPOINT.
+The deploy command runs unchanged as a subprocess, exactly as in the workflow, pointed at the
+stand-in by HF_ENDPOINT.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -15,175 +13,38 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
 import pytest
+from hub_standin import TOKEN, HubState, clean_env, free_port, leaked, spaces_cli
 
 from bench.browser import static_server
 from scripts.space_deploy import space_host
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
-TOKEN = "hf_StandInSecret0123456789abcdefXYZ"
-NEW_SHA = "c0ffee" * 6 + "beef"
-
-
-class HubState:
-    """What the stand-in Hub holds and what it was asked."""
-
-    def __init__(self, stages: list[str]) -> None:
-        self.files: dict[str, bytes] = {".gitattributes": b"*.bin filter=lfs\n", "stale.py": b"x"}
-        self.stages = stages  # runtime stages to report, one per poll; the last one repeats
-        self.created: list[dict[str, Any]] = []
-        self.commits: list[dict[str, Any]] = []
-        self.validated: list[str] = []
-        self.auth: set[str] = set()
-        self.health_hits = 0
-        self.host = ""  # where space_info says the Space is served; set by the hub fixture
-        self.lock = threading.Lock()
-
-    def next_stage(self) -> str:
-        """The stage of this poll."""
-        with self.lock:
-            return self.stages.pop(0) if len(self.stages) > 1 else self.stages[0]
-
-
-def make_handler(state: HubState, port: int) -> type[BaseHTTPRequestHandler]:
-    """A request handler bound to `state`."""
-
-    class Hub(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # keep pytest output clean
-            return
-
-        def reply(self, status: int, body: Any, content_type: str = "application/json") -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-        def do_GET(self) -> None:
-            state.auth.add(self.headers.get("Authorization", ""))
-            path = urlparse(self.path).path
-            if path == "/app/health":
-                state.health_hits += 1
-                return self.reply(200, {"status": "ok"})
-            if "/tree/" in path:
-                files = [
-                    {"type": "file", "path": p, "oid": "0", "size": len(b)}
-                    for p, b in state.files.items()
-                ]
-                return self.reply(200, files)
-            if path.endswith("/runtime"):
-                stage = state.next_stage()
-                sha = NEW_SHA if stage != "RUNNING_OLD" else "old"
-                stage = "RUNNING" if stage == "RUNNING_OLD" else stage
-                return self.reply(
-                    200, {"stage": stage, "sha": sha, "hardware": {"current": "cpu-basic"}}
-                )
-            if "/logs/" in path:
-                kind = path.rsplit("/", 1)[1]
-                lines = [f"{kind} step {i}: pip install failed\n" for i in range(3)]
-                events = "".join(
-                    f"data: {json.dumps({'data': line, 'timestamp': 't'})}\n\n" for line in lines
-                )
-                return self.reply(200, events.encode(), "text/event-stream")
-            if path.startswith("/api/spaces/"):
-                repo_id = path.removeprefix("/api/spaces/")
-                return self.reply(200, {"id": repo_id, "host": state.host, "private": False})
-            return self.reply(404, {"error": f"stand-in Hub has no GET {path}"})
-
-        def do_POST(self) -> None:
-            state.auth.add(self.headers.get("Authorization", ""))
-            path = urlparse(self.path).path
-            if path == "/api/repos/create":
-                created = json.loads(self.body())
-                state.created.append(created)
-                repo_id = f"{created['organization']}/{created['name']}"
-                return self.reply(200, {"url": f"http://127.0.0.1:{port}/spaces/{repo_id}"})
-            if path == "/api/validate-yaml":
-                state.validated.append(json.loads(self.body())["content"])
-                return self.reply(200, {"errors": [], "warnings": []})
-            if "/preupload/" in path:
-                files = json.loads(self.body())["files"]
-                modes = [
-                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                    for f in files
-                ]
-                return self.reply(200, {"files": modes})
-            if "/commit/" in path:
-                ops = [json.loads(line) for line in self.body().splitlines() if line.strip()]
-                state.commits.append({"ops": ops})
-                for op in ops:
-                    if op["key"] == "file":
-                        state.files[op["value"]["path"]] = base64.b64decode(op["value"]["content"])
-                    elif op["key"] == "deletedFile":
-                        state.files.pop(op["value"]["path"], None)
-                repo_id = path.removeprefix("/api/spaces/").split("/commit/")[0]
-                url = f"http://127.0.0.1:{port}/spaces/{repo_id}/commit/{NEW_SHA}"
-                return self.reply(200, {"commitUrl": url, "commitOid": NEW_SHA, "success": True})
-            return self.reply(404, {"error": f"stand-in Hub has no POST {path}"})
-
-    return Hub
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def hub(request: pytest.FixtureRequest) -> Iterator[tuple[HubState, str]]:
-    """A running stand-in Hub; its runtime stages come from the test's parameter."""
-    port = free_port()
-    state = HubState(list(request.param))
-    state.host = f"http://127.0.0.1:{port}/app"
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(state, port))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{port}"
-    server.shutdown()
 
 
 def deploy(endpoint: str, name: str) -> subprocess.CompletedProcess[str]:
     """`python scripts/spaces.py deploy NAME --owner tester` against the stand-in Hub."""
-    # The stand-in Hub is reachable: other tests' offline switches must not leak in
-    # (huggingface_hub honours TRANSFORMERS_OFFLINE too).
-    offline = {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"}
-    inherited = {k: v for k, v in os.environ.items() if k not in offline}
-    env = {**inherited, "HF_TOKEN": TOKEN, "HF_ENDPOINT": endpoint}
     args = ["--spaces-dir", str(FIXTURES), "deploy", name, "--owner", "tester"]
-    args += ["--timeout", "60", "--poll", "0.2"]
-    return subprocess.run(
-        [sys.executable, "scripts/spaces.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    env = clean_env(HF_TOKEN=TOKEN, HF_ENDPOINT=endpoint)
+    return spaces_cli(*args, "--timeout", "60", "--poll", "0.2", env=env)
 
 
 # RUNNING_OLD: the previous commit still runs right after the upload; it must not count.
 DEPLOYS = [["RUNNING_OLD", "BUILDING", "APP_STARTING", "RUNNING"]]
 
 
+SECRET_SET = {"description": None, "updatedAt": "2026-12-01T00:00:00.000Z"}  # never a value
+
+
 @pytest.mark.parametrize("hub", DEPLOYS, indirect=True)
 def test_deploy_creates_uploads_waits_and_smoke_tests(hub: tuple[HubState, str]) -> None:
     state, endpoint = hub
+    state.secrets["GOOD_API_KEY"] = SECRET_SET
     result = deploy(endpoint, "good-docker")
     assert result.returncode == 0, result.stdout + result.stderr
     (created,) = state.created
@@ -205,18 +66,19 @@ def test_deploy_creates_uploads_waits_and_smoke_tests(hub: tuple[HubState, str])
     assert stages[:4] == ["RUNNING", "BUILDING", "APP_STARTING", "RUNNING"]
     assert state.health_hits >= 1
     assert f"Bearer {TOKEN}" in state.auth
-    assert TOKEN not in result.stdout + result.stderr
+    assert not leaked(result)
 
 
 @pytest.mark.parametrize("hub", [["BUILDING", "BUILD_ERROR"]], indirect=True)
 def test_build_error_prints_the_logs_and_exits_1(hub: tuple[HubState, str]) -> None:
     state, endpoint = hub
+    state.secrets["GOOD_API_KEY"] = SECRET_SET
     result = deploy(endpoint, "good-docker")
     assert result.returncode == 1
     assert "ended in stage BUILD_ERROR" in result.stderr
     assert "build step 2: pip install failed" in result.stderr
     assert state.health_hits == 0
-    assert TOKEN not in result.stdout + result.stderr
+    assert not leaked(result)
 
 
 @pytest.fixture
@@ -264,7 +126,7 @@ def test_gradio_space_is_smoke_tested_with_gradio_client(
     assert result.returncode == 0, result.stdout + result.stderr
     assert state.created[0]["sdk"] == "gradio"
     assert "smoke test passed: gradio_client.Client('tester/good-gradio')" in result.stdout
-    assert TOKEN not in result.stdout + result.stderr
+    assert not leaked(result)
 
 
 @pytest.mark.parametrize("hub", [["BUILDING", "RUNNING"]], indirect=True)
@@ -291,4 +153,81 @@ def test_static_space_is_created_static_and_its_page_smoke_tested(
     assert "package-lock.json" in committed
     assert set(state.files) == {*committed, ".gitattributes"}
     assert f"smoke test passed: GET {space_host('tester/good-static', 'static')}/" in result.stdout
-    assert TOKEN not in result.stdout + result.stderr
+    assert not leaked(result)
+
+
+# --- space-settings.yaml -------------------------------------------------------------------------
+
+
+def posts(state: HubState, suffix: str) -> list[int]:
+    """Indexes of the POST requests whose path ends with `suffix`, in arrival order."""
+    return [
+        i for i, (m, path, _) in enumerate(state.requests) if m == "POST" and path.endswith(suffix)
+    ]
+
+
+@pytest.mark.parametrize("hub", [["BUILDING", "RUNNING"]], indirect=True)
+def test_deploy_applies_the_declared_settings_before_the_upload(hub: tuple[HubState, str]) -> None:
+    """good-docker declares cpu-upgrade, a 3600 s sleep time, GREETING and PORT (with a
+    description) and the secret GOOD_API_KEY; GREETING already holds its value on the Hub."""
+    state, endpoint = hub
+    state.secrets["GOOD_API_KEY"] = SECRET_SET
+    state.variables["GREETING"] = {"value": "Hello", "description": None}
+    state.variables["OWNER_ONLY"] = {"value": "kept", "description": None}
+    result = deploy(endpoint, "good-docker")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert state.settings_calls == [
+        ("hardware", {"flavor": "cpu-upgrade", "sleepTimeSeconds": 3600}),
+        (
+            "variables",
+            {"key": "PORT", "value": "7860", "description": "the port uvicorn listens on"},
+        ),
+    ]  # GREETING unchanged is not sent again; the sleep time went with the hardware
+    assert (state.requested, state.sleep_time) == ("cpu-upgrade", 3600)
+    assert state.variables["OWNER_ONLY"]["value"] == "kept"  # undeclared variables are left alone
+    assert max(posts(state, "/hardware") + posts(state, "/variables")) < min(
+        posts(state, "/commit/main")
+    )
+    assert "settings of tester/good-docker: 3 change(s)" in result.stdout
+    assert "set hardware: 'cpu-basic' -> 'cpu-upgrade'" in result.stdout
+    assert not leaked(result)
+
+    again = deploy(endpoint, "good-docker")  # nothing differs any more
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "settings of tester/good-docker: 0 change(s)" in again.stdout
+    assert len(state.settings_calls) == 2
+
+
+@pytest.mark.parametrize("hub", [["RUNNING"]], indirect=True)
+def test_a_missing_required_secret_stops_the_deploy_before_the_upload(
+    hub: tuple[HubState, str],
+) -> None:
+    state, endpoint = hub
+    result = deploy(endpoint, "good-docker")
+    assert result.returncode == 1
+    assert "tester/good-docker lacks the secret(s) GOOD_API_KEY" in result.stderr
+    assert "Settings -> Variables and secrets" in result.stderr
+    assert state.commits == []
+    assert state.settings_calls == []
+    assert not leaked(result)
+
+
+@pytest.mark.parametrize("hub", [["RUNNING"]], indirect=True)
+def test_dry_run_reads_the_hub_and_shows_only_the_changes(hub: tuple[HubState, str]) -> None:
+    state, endpoint = hub
+    state.spaces.add("tester/good-docker")
+    state.variables["GREETING"] = {"value": "Hi", "description": None}
+    state.variables["PORT"] = {"value": "7860", "description": "the port uvicorn listens on"}
+    args = ["--spaces-dir", str(FIXTURES), "deploy", "good-docker", "--owner", "tester"]
+    result = spaces_cli(*args, "--dry-run", env=clean_env(HF_TOKEN=TOKEN, HF_ENDPOINT=endpoint))
+    assert result.returncode == 0, result.stderr
+    settings = json.loads(result.stdout)["settings"]
+    assert settings["compared_with"] == "the Hub"
+    assert settings["changes"] == [
+        {"set": "hardware", "from": "cpu-basic", "to": "cpu-upgrade"},
+        {"set": "sleep_time", "from": None, "to": "3600"},
+        {"name": "GREETING", "set": "variable", "from": "Hi", "to": "Hello"},
+    ]
+    assert settings["missing_secrets"] == ["GOOD_API_KEY"]
+    assert [r for r in state.requests if r[0] != "GET"] == []  # touched nothing
+    assert not leaked(result)

@@ -53,6 +53,8 @@ BROKEN = {
     "bad-static-no-lock": "has no package-lock.json beside it",
     "bad-static-stale-lock": "package-lock.json does not match package.json",
     "bad-static-no-build": "`app_build_command` does not run `npm ci`",
+    "bad-dev-mode": "Dev Mode needs",
+    "bad-settings": "space-settings.yaml: ",
 }
 GOOD = ("good-gradio", "good-docker", "good-static")
 
