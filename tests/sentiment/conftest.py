@@ -15,6 +15,10 @@ MODEL_DIR = SPACE / "model"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["SENTIMENT_MODEL"] = str(MODEL_DIR)
+# The shared app and server take many requests a minute (schemathesis): no rate limit there;
+# tests/sentiment/test_security.py builds its own apps with limits.
+UNLIMITED = {"rate_limit": "none", "rate_limits": {}}
+UNLIMITED_ENV = {"SENTIMENT_RATE_LIMIT": "none", "SENTIMENT_RATE_LIMITS": "{}"}
 
 
 @pytest.fixture(scope="session")
@@ -39,9 +43,10 @@ def client(model_dir: Path) -> Iterator:
     """A TestClient running the API's lifespan (loads the model once)."""
     from fastapi.testclient import TestClient
 
-    from sentiment_app.api import app
+    from sentiment_app.api import create_app
+    from sentiment_app.settings import Settings
 
-    with TestClient(app) as test_client:
+    with TestClient(create_app(Settings(**UNLIMITED))) as test_client:
         yield test_client
 
 
@@ -52,7 +57,8 @@ def api_server(model_dir: Path) -> Iterator[str]:
 
     port = free_port()
     cmd = [sys.executable, "-m", "sentiment_app", "api", "--host", "127.0.0.1", "--port", str(port)]
-    with serve(cmd, cwd=SPACE, ready_url=f"http://127.0.0.1:{port}/health", timeout=180):
+    url = f"http://127.0.0.1:{port}"
+    with serve(cmd, cwd=SPACE, env=UNLIMITED_ENV, ready_url=f"{url}/ready", timeout=180):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -89,6 +89,11 @@ def test_streamed_body_over_the_limit_is_413(client: TestClient) -> None:
 
 def test_health_model_docs_metrics(client: TestClient, model_dir) -> None:
     assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {
+        "status": "ready",
+        "model": client.get("/model").json()["model"],
+        "backend": "onnx",
+    }
     info = client.get("/model").json()
     assert info["model"] == str(model_dir)
     assert info["backend"] == "onnx"

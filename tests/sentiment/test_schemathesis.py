@@ -6,10 +6,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from sentiment_app.api import app
+from sentiment_app.api import create_app
 
 pytestmark = pytest.mark.slow
-schema = schemathesis.openapi.from_dict(app.openapi())
+schema = schemathesis.openapi.from_dict(create_app().openapi())
 
 
 @schema.parametrize()

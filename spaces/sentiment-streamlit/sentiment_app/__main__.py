@@ -1,8 +1,10 @@
 """One image, several commands: `python -m sentiment_app [ui|api|health] [--port N]`.
 
-- `ui` (default): the Streamlit demo on 8501 (the Space's app_port);
-- `api`: the FastAPI app on 8000;
+- `ui` (default): the Streamlit demo on SENTIMENT_UI_PORT (8501, the Space's app_port);
+- `api`: the FastAPI app (`create_app`) on SENTIMENT_PORT (8000);
 - `health`: exit 0 when either server answers on localhost (the image's HEALTHCHECK).
+
+`--host` and `--port` override SENTIMENT_HOST and the port of the chosen server.
 
 Without a model to load (no local folder, and the Hub unreachable), `ui` and `api` stop with one
 line saying how to build one.
@@ -20,7 +22,6 @@ from sentiment_app.model import unavailable
 from sentiment_app.settings import get_settings
 
 HERE = Path(__file__).resolve().parent.parent
-PORTS = {"ui": 8501, "api": 8000}
 
 
 def _alive(url: str) -> bool:
@@ -35,20 +36,27 @@ def main(argv: list[str] | None = None) -> None:
     """Start the chosen server in this process (exec), or probe health."""
     parser = argparse.ArgumentParser(prog="python -m sentiment_app", description=__doc__)
     parser.add_argument("command", nargs="?", default="ui", choices=["ui", "api", "health"])
-    parser.add_argument("--port", type=int, help="default: 8501 for ui, 8000 for api")
-    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    parser.add_argument("--port", type=int, help="default: SENTIMENT_UI_PORT or SENTIMENT_PORT")
+    parser.add_argument("--host", help="address to listen on (default: SENTIMENT_HOST)")
     args = parser.parse_args(argv)
+    settings = get_settings()
     if args.command == "health":
-        urls = ["http://127.0.0.1:8501/_stcore/health", "http://127.0.0.1:8000/health"]
+        urls = [
+            f"http://127.0.0.1:{args.port or settings.ui_port}/_stcore/health",
+            f"http://127.0.0.1:{args.port or settings.port}/health",
+        ]
         sys.exit(0 if any(_alive(u) for u in urls) else 1)
-    problem = unavailable(get_settings())
+    problem = unavailable(settings)
     if problem:  # one clear line before a server starts, not a traceback from inside it
         sys.exit(f"error: {problem}")
-    port = str(args.port or PORTS[args.command])
+    host = args.host or settings.host
     if args.command == "api":
-        cmd = ["-m", "uvicorn", "sentiment_app.api:app", "--host", args.host, "--port", port]
+        port = str(args.port or settings.port)
+        app = "sentiment_app.api:create_app"
+        cmd = ["-m", "uvicorn", "--factory", app, "--host", host, "--port", port]
     else:
-        upload_mb = str(get_settings().max_upload_mb)
+        port = str(args.port or settings.ui_port)
+        upload_mb = str(settings.max_upload_mb)
         cmd = [
             "-m",
             "streamlit",
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             "--server.port",
             port,
             "--server.address",
-            args.host,
+            host,
             "--server.headless",
             "true",
             "--server.maxUploadSize",

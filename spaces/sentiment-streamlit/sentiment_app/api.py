@@ -1,6 +1,8 @@
 """The HTTP API: routes and lifespan; it calls the model through the micro-batcher.
 
-The same app serves the MCP tool `classify` at /mcp (sentiment_app.tools).
+`create_app(settings)` builds it (`uvicorn --factory sentiment_app.api:create_app`, or
+`python -m sentiment_app api`). The same app serves the MCP tool `classify` at /mcp
+(sentiment_app.tools).
 """
 
 from __future__ import annotations
@@ -10,97 +12,78 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from sentiment_app.batching import MicroBatcher
 from sentiment_app.http_limits import BodySizeLimit
 from sentiment_app.model import Prediction, SentimentModel, load_model
-from sentiment_app.schemas import BatchOut, HealthOut, ModelOut, SentimentOut, TextIn, TextsIn
-from sentiment_app.settings import get_settings
+from sentiment_app.schemas import (
+    BatchOut,
+    HealthOut,
+    ModelOut,
+    ReadyOut,
+    SentimentOut,
+    TextIn,
+    TextsIn,
+)
+from sentiment_app.security import ApiGuard, add_error_handlers
+from sentiment_app.settings import Settings, get_settings
 from sentiment_app.tools import PATH as MCP_PATH
 from sentiment_app.tools import McpEndpoint
 
-mcp_endpoint = McpEndpoint()
-
-
-@asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the model once, then serve through one micro-batcher (HTTP routes and MCP tool)."""
-    logging.basicConfig(level=logging.INFO)
-    settings = get_settings()
-    model = load_model(settings)
-    app.state.model = model
-    batcher = MicroBatcher(model.predict, settings.max_batch, settings.batch_wait_ms)
-    async with batcher, mcp_endpoint.serving(batcher):
-        app.state.batcher = batcher
-        yield
+NOT_LOADED = "The model is not loaded yet."
 
 
 def get_model(request: Request) -> SentimentModel:
-    """The loaded model."""
-    return request.app.state.model
+    """The loaded model; 503 until it is."""
+    model = getattr(request.app.state, "model", None)
+    if model is None:
+        raise HTTPException(status_code=503, detail=NOT_LOADED)
+    return model
 
 
 def get_batcher(request: Request) -> MicroBatcher[Prediction]:
-    """The micro-batcher in front of the model."""
-    return request.app.state.batcher
+    """The micro-batcher in front of the model; 503 until it runs."""
+    batcher = getattr(request.app.state, "batcher", None)
+    if batcher is None:
+        raise HTTPException(status_code=503, detail=NOT_LOADED)
+    return batcher
 
 
 ModelDep = Annotated[SentimentModel, Depends(get_model)]
 BatcherDep = Annotated[MicroBatcher[Prediction], Depends(get_batcher)]
-
-app = FastAPI(
-    title="Sentiment API",
-    summary="POSITIVE/NEGATIVE sentiment of English text, with dynamic micro-batching.",
-    version="1.0.0",
-    lifespan=lifespan,
-)
-app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_body_bytes)
-Instrumentator().instrument(app).expose(app, include_in_schema=False)
-app.add_route(MCP_PATH, mcp_endpoint, include_in_schema=False)  # every method: MCP uses POST, GET
+router = APIRouter()
 
 
-async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-    """422 with one readable sentence naming each bad field, plus the errors field by field.
-
-    The input is not echoed back: it may be huge, NaN (which JSON cannot carry) or not encodable.
-    """
-    assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]
-    message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, detail, strict=True))
-    return JSONResponse(
-        status_code=422, content={"message": f"Invalid request. {message}", "detail": detail}
-    )
-
-
-app.add_exception_handler(RequestValidationError, validation_error)
-
-
-@app.post("/sentiment", response_model=SentimentOut)
+@router.post("/sentiment", response_model=SentimentOut)
 async def sentiment(body: TextIn, batcher: BatcherDep) -> SentimentOut:
     """Classify one text."""
     result = await batcher.predict(body.text)
     return SentimentOut(label=result.label, score=result.score)
 
 
-@app.post("/sentiment/batch", response_model=BatchOut)
+@router.post("/sentiment/batch", response_model=BatchOut)
 async def sentiment_batch(body: TextsIn, batcher: BatcherDep) -> BatchOut:
     """Classify up to 256 texts; results come back in the same order."""
     results = await batcher.predict_many(body.texts)
     return BatchOut(results=[SentimentOut(label=r.label, score=r.score) for r in results])
 
 
-@app.get("/health", response_model=HealthOut)
+@router.get("/health", response_model=HealthOut, tags=["ops"])
 def health() -> HealthOut:
-    """200 once the model is loaded."""
+    """200 while the process is up (the model may still be loading)."""
     return HealthOut(status="ok")
 
 
-@app.get("/model", response_model=ModelOut)
+@router.get("/ready", tags=["ops"], responses={503: {"description": "model not loaded yet"}})
+def ready(model: ModelDep) -> ReadyOut:
+    """200 once the model is loaded, 503 before."""
+    return ReadyOut(status="ready", model=model.source, backend=model.logits.name)
+
+
+@router.get("/model", response_model=ModelOut)
 def model_info(model: ModelDep) -> ModelOut:
     """The model in use, its labels and the accuracy measured when it was trained."""
     return ModelOut(
@@ -110,3 +93,52 @@ def model_info(model: ModelDep) -> ModelOut:
         max_tokens=model.max_tokens,
         metrics=model.metrics,
     )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API app; `app.state.model` and `app.state.batcher` are set while the lifespan runs."""
+    settings = settings or get_settings()
+    # One registry per app, so that apps built side by side (tests) never share counters.
+    registry = CollectorRegistry()
+    batch_size = Histogram(
+        "sentiment_batch_size",
+        "Texts per forward pass of the sentiment model",
+        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        registry=registry,
+    )
+    mcp_endpoint = McpEndpoint()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Load the model once, then serve through one micro-batcher (HTTP routes and MCP)."""
+        logging.basicConfig(level=logging.INFO)
+        model = load_model(settings)
+        batcher = MicroBatcher(
+            model.predict, settings.max_batch, settings.batch_wait_ms, batch_size.observe
+        )
+        async with batcher, mcp_endpoint.serving(batcher):
+            app.state.model, app.state.batcher = model, batcher
+            yield
+            app.state.model = app.state.batcher = None
+
+    app = FastAPI(
+        title="Sentiment API",
+        summary="POSITIVE/NEGATIVE sentiment of English text, with dynamic micro-batching.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.state.model = app.state.batcher = None
+    add_error_handlers(app)
+    app.add_middleware(
+        ApiGuard,
+        api_keys=settings.api_key.get_secret_value() if settings.api_key else None,
+        default_limit=settings.rate_limit,
+        route_limits=settings.rate_limits,
+        trusted_proxies=settings.trusted_proxies,
+        protected_prefixes=[MCP_PATH],
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
+    app.include_router(router)
+    app.add_route(MCP_PATH, mcp_endpoint, include_in_schema=False)  # MCP uses POST and GET
+    return app

@@ -9,14 +9,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from prometheus_client import Histogram
-
 T = TypeVar("T")
-BATCH_SIZE = Histogram(
-    "sentiment_batch_size",
-    "Texts per forward pass of the sentiment model",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-)
 
 
 class MicroBatcher(Generic[T]):
@@ -24,13 +17,19 @@ class MicroBatcher(Generic[T]):
     the group in a worker thread and hands each caller its result.
 
     Under load (the last batch had company) a batch waits up to `wait_ms` for more texts; a lone
-    request on a quiet server goes straight to the model.
+    request on a quiet server goes straight to the model. `on_batch(size)` is told each batch's
+    size (the API's metrics).
     """
 
     def __init__(
-        self, predict: Callable[[list[str]], list[T]], max_batch: int, wait_ms: float
+        self,
+        predict: Callable[[list[str]], list[T]],
+        max_batch: int,
+        wait_ms: float,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self._predict = predict
+        self._on_batch = on_batch
         self.max_batch = max_batch
         self.wait = wait_ms / 1000
         self.batch_sizes: Counter[int] = Counter()
@@ -85,7 +84,8 @@ class MicroBatcher(Generic[T]):
             if not batch:
                 continue
             self.batch_sizes[len(batch)] += 1
-            BATCH_SIZE.observe(len(batch))
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
             try:
                 results = await loop.run_in_executor(
                     self._executor, self._predict, [t for t, _ in batch]

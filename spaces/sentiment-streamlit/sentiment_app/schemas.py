@@ -58,6 +58,14 @@ class ModelOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    """Liveness."""
+    """Liveness: the process is up."""
 
     status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    """Readiness: the model is loaded; which one, and what runs it."""
+
+    status: Literal["ready"]
+    model: str
+    backend: str

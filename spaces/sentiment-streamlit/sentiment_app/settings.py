@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sentiment_app.security import check_limits
 
 HERE = Path(__file__).resolve().parent
 HUB_DEFAULT = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
@@ -17,7 +19,9 @@ LOCAL_MODEL = HERE.parent / "model"
 class Settings(BaseSettings):
     """Configuration of the model, the API and the demo."""
 
-    model_config = SettingsConfigDict(env_prefix="SENTIMENT_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SENTIMENT_", extra="ignore", populate_by_name=True
+    )
 
     model: str = Field(
         HUB_DEFAULT,
@@ -58,6 +62,37 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body (413 above).")
     max_upload_mb: int = Field(5, ge=1, description="Largest CSV the demo accepts, in MB.")
+    host: str = Field("0.0.0.0", description="Interface the API and the demo bind to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the API (`api`).")
+    ui_port: int = Field(8501, ge=1, le=65535, description="Port of the demo (`ui`, app_port).")
+    api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("SENTIMENT_API_KEY", "API_KEY"),
+        description="API key(s), comma-separated (a Space secret; API_KEY also works). Set: every "
+        "API route but /health, /ready and the docs needs one. Unset: the API is open.",
+    )
+    rate_limit: str = Field(
+        "120/minute",
+        description="Requests per client to each API route, e.g. 60/minute or 5/second;100/hour "
+        "(none: no limit).",
+    )
+    rate_limits: dict[str, str] = Field(
+        {"/sentiment/batch": "30/minute"},
+        description='Limits of single routes, replacing `rate_limit`: JSON {"/route": "limit"}.',
+    )
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Proxies in front of the app whose X-Forwarded-For is trusted to name the "
+        "client (1 on a Space); 0: the peer address is the client.",
+    )
+
+    @field_validator("rate_limit", "rate_limits")
+    @classmethod
+    def _limits_parse(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        check_limits(value)  # a typo stops the Space at start-up, naming the value
+        return value
 
 
 @lru_cache

@@ -1,0 +1,146 @@
+"""API keys, rate limits and the one error body, on the real app and on the real API server."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import free_port, serve
+from fastapi.testclient import TestClient
+from sentiment.conftest import SPACE, UNLIMITED, UNLIMITED_ENV
+
+from sentiment_app.api import create_app
+from sentiment_app.settings import Settings
+
+TEXT = {"text": "A charming, funny and moving film."}
+KEYS = "old-key-4f1e,new-key-9a7c"  # two keys during a rotation
+API_CALLS = [
+    ("POST", "/sentiment", {"json": TEXT}),
+    ("POST", "/sentiment/batch", {"json": {"texts": ["Great!"]}}),
+    ("GET", "/model", {}),
+    ("GET", "/metrics", {}),
+]
+
+OPEN = ["/health", "/ready", "/docs", "/openapi.json", "/redoc"]
+
+
+@pytest.fixture(scope="module")
+def keyed(model_dir) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(api_key=KEYS, **UNLIMITED))) as client:
+        yield client
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), API_CALLS)
+def test_without_a_key_every_api_route_is_401(
+    keyed: TestClient, method: str, path: str, kwargs: dict
+) -> None:
+    response = keyed.request(method, path, **kwargs)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {
+        "message": "This API needs a key: send it as 'Authorization: Bearer <key>' or "
+        "'X-API-Key: <key>'.",
+        "detail": None,
+    }
+    wrong = keyed.request(method, path, headers={"X-API-Key": "guess"}, **kwargs)
+    assert wrong.status_code == 401
+    assert wrong.json()["message"] == "The API key is not valid."
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), API_CALLS)
+@pytest.mark.parametrize("key", KEYS.split(","))
+def test_either_key_in_either_header_opens_every_route(
+    keyed: TestClient, method: str, path: str, kwargs: dict, key: str
+) -> None:
+    for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
+        assert keyed.request(method, path, headers=headers, **kwargs).status_code == 200
+
+
+@pytest.mark.parametrize("path", OPEN)
+def test_health_ready_and_docs_stay_open(keyed: TestClient, path: str) -> None:
+    assert keyed.get(path).status_code == 200
+
+
+def test_without_a_key_setting_the_api_is_open(client: TestClient) -> None:
+    assert client.post("/sentiment", json=TEXT).status_code == 200
+
+
+def test_plain_api_key_is_read_as_a_space_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", "from-secret")
+    assert Settings().api_key.get_secret_value() == "from-secret"
+    monkeypatch.setenv("SENTIMENT_API_KEY", "prefixed")
+    assert Settings().api_key.get_secret_value() == "prefixed"
+
+
+def test_a_bad_rate_limit_stops_start_up_naming_it() -> None:
+    with pytest.raises(ValueError, match="'12/fortnight' for /sentiment is not like 60/minute"):
+        Settings(rate_limits={"/sentiment": "12/fortnight"})
+
+
+def test_the_limit_answers_429_with_retry_after(model_dir) -> None:
+    settings = Settings(rate_limit="none", rate_limits={"/sentiment": "3/minute"})
+    with TestClient(create_app(settings)) as client:
+        assert [client.post("/sentiment", json=TEXT).status_code for _ in range(3)] == [200] * 3
+        refused = client.post("/sentiment", json=TEXT)
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        body = refused.json()
+        assert body["message"].startswith("Too many requests to /sentiment; retry in ")
+        assert body["detail"] == {"retry_after": int(refused.headers["retry-after"])}
+        # other routes have their own budget; health is never limited
+        assert client.post("/sentiment/batch", json={"texts": ["Great!"]}).status_code == 200
+        assert all(client.get("/health").status_code == 200 for _ in range(5))
+
+
+def test_x_forwarded_for_counts_only_behind_a_trusted_proxy(model_dir) -> None:
+    def statuses(trusted: int) -> list[int]:
+        limits = {"rate_limit": "1/minute", "rate_limits": {}, "trusted_proxies": trusted}
+        with TestClient(create_app(Settings(**limits))) as client:
+            # each client forges its own first entry; the proxy appends the address it saw
+            return [
+                client.get(
+                    "/model", headers={"X-Forwarded-For": f"6.6.6.6, 10.0.0.{n}"}
+                ).status_code
+                for n in (1, 2, 1)
+            ]
+
+    assert statuses(trusted=0) == [200, 429, 429]  # one peer: one client, whatever the header
+    assert statuses(trusted=1) == [200, 200, 429]  # two clients, as the proxy saw them
+
+
+def test_every_error_has_the_same_body(client: TestClient) -> None:
+    for response in (
+        client.get("/no-such-route"),
+        client.get("/sentiment"),  # 405
+        client.post("/sentiment", json={}),  # 422
+        client.post("/sentiment", content=b"x" * 1_100_000),  # 413
+    ):
+        assert response.status_code >= 400
+        body = response.json()
+        assert set(body) == {"message", "detail"}
+        assert isinstance(body["message"], str)
+        assert body["message"]
+
+
+@pytest.fixture(scope="module")
+def keyed_server(model_dir) -> Iterator[str]:
+    """`python -m sentiment_app api` with API_KEY set as a Space secret."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "sentiment_app", "api", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    env = {"API_KEY": KEYS, **UNLIMITED_ENV}
+    with serve(cmd, cwd=SPACE, env=env, ready_url=f"{url}/ready", timeout=180):
+        yield url
+
+
+def test_keyed_server_keys_its_api_and_its_mcp_endpoint(keyed_server: str) -> None:
+    assert httpx.get(f"{keyed_server}/health", timeout=10).status_code == 200
+    assert httpx.post(f"{keyed_server}/sentiment", json=TEXT, timeout=10).status_code == 401
+    mcp = httpx.post(f"{keyed_server}/mcp", json={}, timeout=10)
+    assert mcp.status_code == 401
+    assert mcp.json()["message"].startswith("This API needs a key")
+    key = {"Authorization": f"Bearer {KEYS.split(',')[0]}"}
+    answer = httpx.post(f"{keyed_server}/sentiment", json=TEXT, headers=key, timeout=30)
+    assert answer.json()["label"] == "POSITIVE"
