@@ -12,9 +12,11 @@ from mcp import ClientSession, types
 from mcp.client.streamable_http import streamablehttp_client
 
 
-async def _session_run(url: str, calls: list[tuple[str, dict[str, Any]]]) -> tuple[Any, ...]:
+async def _session_run(
+    url: str, calls: list[tuple[str, dict[str, Any]]], headers: dict[str, str] | None = None
+) -> tuple[Any, ...]:
     async with (
-        streamablehttp_client(url, timeout=60) as (read, write, _),
+        streamablehttp_client(url, headers=headers, timeout=60) as (read, write, _),
         ClientSession(read, write) as session,
     ):
         init = await session.initialize()
@@ -35,9 +37,11 @@ def server_name(url: str) -> str:
     return init.serverInfo.name
 
 
-def call_tool(url: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-    """Call one tool in a fresh session and return the raw result."""
-    _, _, (result,) = asyncio.run(_session_run(url, [(name, arguments)]))
+def call_tool(
+    url: str, name: str, arguments: dict[str, Any], headers: dict[str, str] | None = None
+) -> types.CallToolResult:
+    """Call one tool in a fresh session (sending `headers`, e.g. an API key); the raw result."""
+    _, _, (result,) = asyncio.run(_session_run(url, [(name, arguments)], headers))
     return result
 
 

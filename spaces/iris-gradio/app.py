@@ -15,7 +15,8 @@ from iris_app.ui import build_ui
 
 settings = get_settings()
 api = create_app(settings)
-ui = build_ui(lambda: getattr(api.state, "model", None))
+keys = settings.api_key.get_secret_value() if settings.api_key else None
+ui = build_ui(lambda: getattr(api.state, "model", None), keys)
 app = mount_gradio_app(api, ui, path="/", mcp_server=True)
 
 if __name__ == "__main__":

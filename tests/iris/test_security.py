@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,10 @@ import httpx
 import pytest
 from conftest import free_port, serve
 from fastapi.testclient import TestClient
+from gradio_client import Client
+from gradio_client.exceptions import AppError
 from iris.conftest import SPACE, UNLIMITED, UNLIMITED_ENV
+from mcp_client import call_tool, json_of
 
 from iris_app.api import create_app
 from iris_app.schemas import SETOSA
@@ -156,3 +160,13 @@ def test_keyed_space_keeps_its_ui_open_and_its_mcp_server_keyed(keyed_space: str
     assert mcp.json()["message"].startswith("This API needs a key")
     key = {"X-API-Key": KEYS.split(",")[1]}
     assert httpx.post(f"{keyed_space}/predict", json=SETOSA, headers=key).status_code == 200
+
+
+def test_keyed_space_tool_needs_the_key_over_mcp_and_gradio_client(keyed_space: str) -> None:
+    key = {"Authorization": f"Bearer {KEYS.split(',')[0]}"}
+    result = json_of(call_tool(f"{keyed_space}/gradio_api/mcp/", "predict", SETOSA, key))
+    assert result["species"] == "setosa"
+    with pytest.raises(AppError, match="needs the Space's API key"):
+        Client(keyed_space + "/", verbose=False).predict(**SETOSA, api_name="/predict")
+    keyed_client = Client(keyed_space + "/", verbose=False, headers=key)
+    assert json.loads(keyed_client.predict(**SETOSA, api_name="/predict"))["species"] == "setosa"

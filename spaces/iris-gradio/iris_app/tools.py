@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from iris_app.model import IrisModel
 from iris_app.schemas import IrisFeatures, PredictionOut
+from iris_app.security import key_is_valid, parse_keys, presented_key
 
 
 def readable(exc: ValidationError) -> str:
@@ -22,11 +23,20 @@ def readable(exc: ValidationError) -> str:
     return "Invalid arguments. " + "; ".join(parts)
 
 
-def add_tools(get_model: Callable[[], IrisModel | None]) -> None:
-    """Register the tools on the Blocks being built (call inside `with gr.Blocks()`)."""
+def add_tools(get_model: Callable[[], IrisModel | None], api_keys: str | None = None) -> None:
+    """Register the tools on the Blocks being built (call inside `with gr.Blocks()`).
+
+    With `api_keys`, a call needs one, over MCP (the API guard checks it first) and through
+    gradio_client alike; the UI's own events never do.
+    """
+    keys = parse_keys(api_keys)
 
     def predict(
-        sepal_length: float, sepal_width: float, petal_length: float, petal_width: float
+        sepal_length: float,
+        sepal_width: float,
+        petal_length: float,
+        petal_width: float,
+        request: gr.Request,
     ) -> str:
         """Predict the species of an iris flower (setosa, versicolor or virginica) from its four
         measurements in centimetres.
@@ -40,6 +50,10 @@ def add_tools(get_model: Callable[[], IrisModel | None]) -> None:
         Returns:
             JSON {"species", "probabilities" (each species' probability), "model_version"}.
         """
+        if keys and not key_is_valid(keys, presented_key(request.headers)):
+            raise gr.Error(
+                "This tool needs the Space's API key: send 'Authorization: Bearer <key>'."
+            )
         try:
             features = IrisFeatures(
                 sepal_length=sepal_length,

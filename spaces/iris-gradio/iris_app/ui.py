@@ -58,8 +58,9 @@ def model_card(model: IrisModel) -> str:
     )
 
 
-def build_ui(get_model: Callable[[], IrisModel]) -> gr.Blocks:
-    """The Blocks app; `get_model` returns the loaded model when an event runs."""
+def build_ui(get_model: Callable[[], IrisModel], api_keys: str | None = None) -> gr.Blocks:
+    """The Blocks app; `get_model` returns the loaded model when an event runs; `api_keys`
+    (when set) guard the `predict` tool, not the visitor's sliders."""
     frame = training_frame()
     ranges = {f: (frame[f].min(), frame[f].max()) for f in data.FEATURES}
 
@@ -128,5 +129,5 @@ def build_ui(get_model: Callable[[], IrisModel]) -> gr.Blocks:
         demo.load(classify, sliders, label, api_name="initial_prediction", **UI_EVENT)
         demo.load(place, sliders, [petals, sepals], api_name="initial_plot", **UI_EVENT)
         demo.load(card, outputs=accuracy, api_name="model_card", **UI_EVENT)
-        add_tools(get_model)  # the public API and MCP tool: predict
+        add_tools(get_model, api_keys)  # the public API and MCP tool: predict
     return demo
