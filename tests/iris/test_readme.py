@@ -7,6 +7,8 @@ from importlib import metadata
 from conftest import SPACES
 from huggingface_hub import RepoCard
 
+from iris_app.settings import Settings
+
 SPACE = SPACES / "iris-gradio"
 
 
@@ -24,3 +26,12 @@ def test_front_matter_matches_the_code_and_the_pins() -> None:
     pins = (SPACE / "requirements.txt").read_text().splitlines()
     assert f"gradio[mcp]=={card.sdk_version}" in pins  # the extra serves the MCP tools
     assert f"mcp=={metadata.version('mcp')}" in pins
+
+
+def test_every_setting_is_in_the_settings_table() -> None:
+    readme = (SPACE / "README.md").read_text()
+    table = readme.split("\n## Settings", 1)[1].split("\n## ", 1)[0]
+    prefix = Settings.model_config["env_prefix"]
+    for name, field in Settings.model_fields.items():
+        assert field.description, name
+        assert f"| `{prefix}{name.upper()}`" in table, f"{prefix}{name.upper()} missing from README"
