@@ -106,7 +106,7 @@ def api(index: RagIndex, settings: Settings) -> Iterator[TestClient]:
     """The Space's API app over this index and the configured LLM."""
     service = RagService(settings).load(index=index)
     try:
-        with TestClient(create_app(service)) as client:
+        with TestClient(create_app(service=service)) as client:
             yield client
     finally:
         service.close()

@@ -22,7 +22,9 @@ from rag_app.ui import build_ui
 settings = get_settings()
 service = RagService(settings)
 ui = build_ui(service)
-app = gr.mount_gradio_app(create_app(service), ui, path="/", ssr_mode=False, mcp_server=True)
+app = gr.mount_gradio_app(
+    create_app(settings, service), ui, path="/", ssr_mode=False, mcp_server=True
+)
 
 if __name__ == "__main__":
     try:  # a missing, corrupt or foreign index stops here with one clear line, not a traceback
@@ -31,7 +33,7 @@ if __name__ == "__main__":
         sys.exit(f"error: {exc}")
     if settings.llm_model_path and not os.path.isfile(settings.llm_model_path):
         sys.exit(
-            f"error: LLM_MODEL_PATH={settings.llm_model_path} is not a file: point it at a GGUF "
-            "model, or unset it to use LLM_REPO_ID or the packaged SmolLM2."
+            f"error: RAG_LLM_MODEL_PATH={settings.llm_model_path} is not a file: point it at a "
+            "GGUF model, or unset it to use RAG_LLM_REPO_ID or the packaged SmolLM2."
         )
-    uvicorn.run(app, host="0.0.0.0", port=settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port)

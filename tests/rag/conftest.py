@@ -19,6 +19,10 @@ from rag_app.settings import Settings
 
 SPACE = SPACES / "rag-docker"
 KNOWLEDGE = SPACE / "knowledge"
+# The shared app and server take many requests a minute and accept uploads without a key (the
+# tests of uploads use them); tests/rag/test_security.py builds apps with the defaults.
+OPEN_DEMO = {"rate_limit": "none", "rate_limits": {}, "uploads": "shared"}
+OPEN_DEMO_ENV = {"RAG_RATE_LIMIT": "none", "RAG_RATE_LIMITS": "{}", "RAG_UPLOADS": "shared"}
 
 
 def make_settings(index_dir: Path, **overrides: object) -> Settings:
@@ -85,7 +89,8 @@ def service(built_index: Path, index_copy: Path, embeddings) -> Iterator[RagServ
 @pytest.fixture(scope="session")
 def client(service: RagService) -> Iterator[TestClient]:
     """The API app with its lifespan running, sharing the session's loaded service."""
-    with TestClient(create_app(service)) as test_client:
+    settings = make_settings(service.settings.rag_index_dir, **OPEN_DEMO)
+    with TestClient(create_app(settings, service)) as test_client:
         yield test_client
 
 
@@ -98,7 +103,12 @@ def space_url(tmp_path_factory: pytest.TempPathFactory, index_copy: Path) -> Ite
     shutil.copytree(index_copy, index_dir, symlinks=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"PORT": str(port), "PYTHONPATH": "", "RAG_INDEX_DIR": str(index_dir)}
+    env = {
+        "RAG_PORT": str(port),
+        "PYTHONPATH": "",
+        "RAG_INDEX_DIR": str(index_dir),
+        **OPEN_DEMO_ENV,
+    }
     with serve(
         [sys.executable, "app.py"], cwd=copy, env=env, ready_url=f"{url}/ready", timeout=180
     ):

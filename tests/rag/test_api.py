@@ -241,7 +241,7 @@ def test_a_full_queue_answers_503_for_real(service: RagService, built_index) -> 
     settings = Settings(rag_index_dir=built_index, queue_size=1, max_tokens=48, n_threads=1)
     backend = LlamaCppBackend(packaged_gguf(), n_ctx=2048, n_threads=1)
     busy = RagService(settings).load(backend=backend, index=service.index)
-    app = create_app(busy)
+    app = create_app(service=busy)
 
     async def burst() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)

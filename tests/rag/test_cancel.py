@@ -94,7 +94,9 @@ def test_a_closed_async_iteration_stops_the_generation(talkative: RagService) ->
 @pytest.fixture(scope="module")
 def server(talkative: RagService) -> Iterator[str]:
     """The Space's app (API + Gradio UI) on a loopback port, served by uvicorn in a thread."""
-    app = gr.mount_gradio_app(create_app(talkative), build_ui(talkative), path="/", ssr_mode=False)
+    app = gr.mount_gradio_app(
+        create_app(service=talkative), build_ui(talkative), path="/", ssr_mode=False
+    )
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from conftest import SPACES
 from huggingface_hub import RepoCard
+from pydantic import AliasChoices
 
 from rag_app.settings import Settings
 
@@ -21,6 +22,9 @@ def test_front_matter_is_a_docker_space_on_7860() -> None:
 
 def test_every_setting_is_in_the_settings_table() -> None:
     table = README[README.index("## Settings") : README.index("## Image")]
+    prefix = Settings.model_config["env_prefix"]
     for name, field in Settings.model_fields.items():
         assert field.description, name
-        assert f"`{name.upper()}`" in table, f"{name.upper()} missing from the settings table"
+        alias = field.validation_alias
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name.upper()}"
+        assert f"`{env}`" in table, f"{env} missing from the settings table"

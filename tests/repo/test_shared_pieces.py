@@ -12,9 +12,9 @@ PACKAGES = ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app", "rag-do
 COPIED_MODULES = {
     "http_limits.py": ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app"],
     # error body, API keys, rate limits
-    "security.py": ["iris-gradio/iris_app"],
+    "security.py": PACKAGES,
     # old environment variable names, read for one release
-    "legacy_env.py": ["iris-gradio/iris_app"],
+    "legacy_env.py": ["iris-gradio/iris_app", "rag-docker/rag_app"],
 }
 
 

@@ -9,8 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -31,14 +29,17 @@ from rag_app.schemas import (
     UploadResponse,
     UploadResult,
 )
+from rag_app.security import ApiGuard, add_error_handlers, key_is_valid, parse_keys, presented_key
 from rag_app.service import RagService
-from rag_app.settings import get_settings
+from rag_app.settings import Settings, get_settings
+
+MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server, under the mounted UI: an API, keyed
 
 
 def service_of(request: Request) -> RagService:
     service: RagService = request.app.state.service
     if not service.ready:
-        raise HTTPException(503, "the index and the LLM are still loading; retry shortly")
+        raise HTTPException(503, "The index and the LLM are still loading; retry shortly.")
     return service
 
 
@@ -90,30 +91,6 @@ async def _tokens(stream: TokenStream, request: Request) -> AsyncIterator[str]:
             if await request.is_disconnected():
                 return
             yield token
-
-
-async def validation_error(_: Request, exc: Exception) -> JSONResponse:
-    """422 with one readable sentence naming each bad field, plus the errors field by field.
-
-    The input is not echoed back: it may be huge, NaN (which JSON cannot carry) or not encodable.
-    """
-    assert isinstance(exc, RequestValidationError)
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]
-    message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, detail, strict=True))
-    return JSONResponse(
-        status_code=422, content={"message": f"Invalid request. {message}", "detail": detail}
-    )
-
-
-async def http_error(_: Request, exc: Exception) -> JSONResponse:
-    """Every refusal as {"message", "detail"}, like validation errors."""
-    assert isinstance(exc, HTTPException)
-    return JSONResponse(
-        status_code=exc.status_code,
-        content={"message": exc.detail, "detail": exc.detail},
-        headers=exc.headers,
-    )
 
 
 rag = APIRouter(tags=["rag"])
@@ -170,9 +147,23 @@ def documents(svc: ServiceDep) -> DocumentsResponse:
 
 
 @documents_router.post("/documents", status_code=201)
-async def upload(svc: ServiceDep, files: Annotated[list[UploadFile], File()]) -> UploadResponse:
-    """Add .md, .txt or .pdf files to the index (persisted); same content is skipped."""
+async def upload(
+    svc: ServiceDep, request: Request, files: Annotated[list[UploadFile], File()]
+) -> UploadResponse:
+    """Add .md, .txt or .pdf files to the index every visitor searches (persisted); same content
+    is skipped. Needs a valid API key, unless UPLOADS=shared on a Space without one."""
     s = svc.settings
+    app_settings: Settings = request.app.state.settings
+    key = app_settings.api_key
+    keyed = key_is_valid(
+        parse_keys(key.get_secret_value() if key else None), presented_key(request.headers)
+    )
+    if not keyed and app_settings.uploads != "shared":
+        raise HTTPException(
+            403,
+            "Uploads into the shared index need this Space's API key (RAG_API_KEY or API_KEY, "
+            "sent as 'Authorization: Bearer <key>'); RAG_UPLOADS=shared opens them to everyone.",
+        )
     if len(files) > s.max_upload_files:
         raise HTTPException(422, f"at most {s.max_upload_files} files per request")
     payloads: list[tuple[str, bytes]] = []
@@ -201,9 +192,14 @@ async def upload(svc: ServiceDep, files: Annotated[list[UploadFile], File()]) ->
     return UploadResponse(results=results, chunks=svc.index.size)
 
 
-def create_app(service: RagService | None = None) -> FastAPI:
-    """The API app; its lifespan loads the index and the LLM unless `service` is already loaded."""
-    service = service or RagService(get_settings())
+def create_app(settings: Settings | None = None, service: RagService | None = None) -> FastAPI:
+    """The API app; its lifespan loads the index and the LLM unless `service` is already loaded.
+
+    `settings` default to the service's, or to the environment's; `uvicorn --factory
+    rag_app.api:create_app` serves the API alone, app.py adds the Gradio UI.
+    """
+    settings = settings or (service.settings if service else get_settings())
+    service = service or RagService(settings)
     owned = not service.ready
 
     @asynccontextmanager
@@ -220,9 +216,16 @@ def create_app(service: RagService | None = None) -> FastAPI:
         version="2.0.0",
         lifespan=lifespan,
     )
-    app.state.service = service
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(HTTPException, http_error)
+    app.state.service, app.state.settings = service, settings
+    add_error_handlers(app)
+    app.add_middleware(
+        ApiGuard,
+        api_keys=settings.api_key.get_secret_value() if settings.api_key else None,
+        default_limit=settings.rate_limit,
+        route_limits=settings.rate_limits,
+        trusted_proxies=settings.trusted_proxies,
+        protected_prefixes=[MCP_PATH],
+    )
     # One registry per app, so that apps built side by side (tests) never share counters.
     Instrumentator(registry=CollectorRegistry()).instrument(app).expose(
         app, include_in_schema=False
@@ -230,30 +233,26 @@ def create_app(service: RagService | None = None) -> FastAPI:
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:
-        """The process is up (it may still be loading)."""
+        """200 while the process is up (it may still be loading)."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"])
-    def ready() -> JSONResponse:
+    @app.get("/ready", tags=["ops"], responses={503: {"description": "still loading"}})
+    def ready() -> dict[str, str | int]:
         """200 once the index and the LLM are loaded, 503 before."""
         if not service.ready or service.index is None:
-            return JSONResponse({"status": "loading"}, status_code=503)
-        return JSONResponse(
-            {
-                "status": "ready",
-                "documents": len(service.index.manifest.documents),
-                "chunks": service.index.size,
-                "embedding_model": service.settings.embedding_name,
-                "retrieval": service.settings.retrieval,
-                "answer_mode": service.settings.answer_mode,
-                "llm": service.llm_name,
-            }
-        )
+            raise HTTPException(503, "The index and the LLM are still loading; retry shortly.")
+        return {
+            "status": "ready",
+            "documents": len(service.index.manifest.documents),
+            "chunks": service.index.size,
+            "embedding_model": service.settings.embedding_name,
+            "retrieval": service.settings.retrieval,
+            "answer_mode": service.settings.answer_mode,
+            "llm": service.llm_name,
+            "uploads": "shared with a key"
+            + (", or by anyone" if settings.uploads == "shared" else ""),
+        }
 
     app.include_router(rag)
     app.include_router(documents_router)
     return app
-
-
-# `uvicorn rag_app.api:app` serves the API alone; app.py adds the Gradio UI.
-app = create_app()

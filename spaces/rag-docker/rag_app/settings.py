@@ -6,20 +6,35 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rag_app.legacy_env import LegacyEnv
+from rag_app.security import check_limits
 
 SPACE_DIR = Path(__file__).resolve().parents[1]
 PACKAGED_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class Settings(BaseSettings):
-    """Configuration of the RAG Space; each field is an environment variable of the same name."""
+    """Configuration of the RAG Space; each field is the environment variable RAG_<FIELD>.
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", protected_namespaces=())
+    Until the next release the old bare names (PORT, MAX_TOKENS, LLM_REPO_ID...) are still read,
+    with a warning naming the new one; a RAG_ name always wins.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_",
+        env_file=None,
+        extra="ignore",
+        protected_namespaces=(),
+        populate_by_name=True,
+    )
 
     rag_index_dir: Path = Field(
-        SPACE_DIR / "index", description="Folder of the FAISS index; must be writable for uploads."
+        SPACE_DIR / "index",
+        validation_alias=AliasChoices("RAG_INDEX_DIR"),
+        description="Folder of the FAISS index; must be writable for uploads.",
     )
     knowledge_dir: Path = Field(
         SPACE_DIR / "knowledge", description="The starter collection the index is built from."
@@ -114,7 +129,57 @@ class Settings(BaseSettings):
         ["\n\n", "\nQuestion:"],
         description='Generation stops at any of these (JSON list, e.g. ["\\n\\n"]; [] for none).',
     )
-    port: int = Field(7860, description="Port uvicorn listens on (the Space's app_port).")
+    host: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
+    port: int = Field(
+        7860, ge=1, le=65535, description="Port uvicorn listens on (the Space's app_port)."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("RAG_API_KEY", "API_KEY"),
+        description="API key(s), comma-separated (a Space secret; API_KEY also works). Set: every "
+        "API route but /health, /ready and the docs needs one. Unset: the API is open.",
+    )
+    uploads: Literal["off", "shared"] = Field(
+        "off",
+        description="Uploads without a valid API key (POST /documents when no key is set, the "
+        "chat's upload panel): off refuses them; shared adds them to the index every visitor "
+        "searches. With a key, POST /documents always adds to the shared index.",
+    )
+    rate_limit: str = Field(
+        "60/minute",
+        description="Requests per client to each API route, e.g. 60/minute or 5/second;100/hour "
+        "(none: no limit).",
+    )
+    rate_limits: dict[str, str] = Field(
+        {"/ask": "20/minute", "/ask/stream": "20/minute", "/documents": "20/hour"},
+        description='Limits of single routes, replacing `rate_limit`: JSON {"/route": "limit"}.',
+    )
+    trusted_proxies: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Proxies in front of the app whose X-Forwarded-For is trusted to name the "
+        "client (1 on a Space); 0: the peer address is the client.",
+    )
+
+    @field_validator("rate_limit", "rate_limits")
+    @classmethod
+    def _limits_parse(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        check_limits(value)  # a typo stops the Space at start-up, naming the value
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """RAG_ names first; the old bare names only when their RAG_ name is unset."""
+        legacy = LegacyEnv(settings_cls, LEGACY_NAMES, "RAG_")
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, legacy
 
     @property
     def embedding_name(self) -> str:
@@ -134,6 +199,15 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         """The upload limit in bytes."""
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+# Every setting the Space read by a bare name before the RAG_ prefix (one release of grace).
+LEGACY_NAMES = {
+    name: name.upper()
+    for name in Settings.model_fields
+    if name not in {"rag_index_dir", "host", "api_key", "uploads"}
+    and not name.startswith(("rate_limit", "trusted_"))
+}
 
 
 @lru_cache

@@ -18,6 +18,10 @@ from rag_app.tools import add_tools
 
 # The UI's own events stay callable (gradio_client) but are neither documented nor MCP tools.
 UI_ONLY = "undocumented"
+UPLOADS_OFF = (
+    "Visitors cannot add documents here: what one adds would be searched for everyone. The "
+    "owner adds them with the API key (`POST /documents`)."
+)
 EXAMPLES = [
     "Which port must a Docker Space listen on?",
     "How do I expose Prometheus metrics from FastAPI?",
@@ -99,6 +103,8 @@ def build_ui(service: RagService) -> gr.Blocks:
         yield answer.answer + proof
 
     def upload(paths: list[str] | None) -> tuple[str, str]:
+        if service.settings.uploads != "shared":  # the event stays callable: refuse here too
+            return UPLOADS_OFF, index_status(service)
         if not paths:
             return "Choose one or more .md, .txt or .pdf files first.", index_status(service)
         if not service.ready:
@@ -140,14 +146,16 @@ def build_ui(service: RagService) -> gr.Blocks:
                     fill_height=False,
                 )
             with gr.Column(scale=1):
+                uploads = service.settings.uploads == "shared"
                 files = gr.File(
                     label="Add documents (.md, .txt, .pdf)",
                     file_count="multiple",
                     file_types=list(SUPPORTED),
                     type="filepath",
+                    visible=uploads,
                 )
-                add = gr.Button("Add to the index", variant="secondary")
-                log = gr.Markdown()
+                add = gr.Button("Add to the index", variant="secondary", visible=uploads)
+                log = gr.Markdown("" if uploads else UPLOADS_OFF)
         add.click(upload, files, [log, status], api_name="upload", api_visibility=UI_ONLY)
         demo.load(
             lambda: index_status(service),
