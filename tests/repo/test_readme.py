@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pydantic import AliasChoices
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
@@ -22,7 +23,12 @@ def env_names() -> set[str]:
         prefix = settings.model_config.get("env_prefix", "")
         for name, field in settings.model_fields.items():
             alias = field.validation_alias
-            names.add(alias if isinstance(alias, str) else f"{prefix}{name}".upper())
+            if isinstance(alias, str):
+                names.add(alias)
+            elif isinstance(alias, AliasChoices):
+                names.update(str(choice) for choice in alias.choices)
+            else:
+                names.add(f"{prefix}{name}".upper())
     return names
 
 
