@@ -5,6 +5,7 @@ On the real app (the session's loaded index and SmolLM2) and on the real Space w
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import pytest
 from conftest import free_port, serve
 from fastapi.testclient import TestClient
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from mcp_client import call_tool, json_of
 from rag.conftest import OPEN_DEMO, SPACE, make_settings
 
 from rag_app.api import create_app
@@ -213,3 +216,14 @@ def test_keyed_space_chat_stays_open_uploads_and_mcp_do_not(keyed_space: str, tm
     assert after == before
     answer = client.predict("Which port must a Docker Space listen on?", api_name="/chat")
     assert "7860" in answer
+
+
+def test_keyed_space_tools_need_the_key_over_mcp_and_gradio_client(keyed_space: str) -> None:
+    key = {"Authorization": f"Bearer {KEYS.split(',')[0]}"}
+    over_mcp = json_of(call_tool(f"{keyed_space}/gradio_api/mcp/", "search", QUERY, key))
+    over_http = httpx.post(f"{keyed_space}/search", json=QUERY, headers=key, timeout=30).json()
+    assert over_mcp == over_http
+    with pytest.raises(AppError, match="needs the Space's API key"):
+        Client(keyed_space + "/", verbose=False).predict(**QUERY, api_name="/search")
+    keyed_client = Client(keyed_space + "/", verbose=False, headers=key)
+    assert json.loads(keyed_client.predict(**QUERY, api_name="/search")) == over_http

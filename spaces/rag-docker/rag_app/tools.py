@@ -15,11 +15,22 @@ from fastapi import HTTPException
 from rag_app.api import check_text
 from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError
 from rag_app.schemas import AskResponse, SearchResponse, Source
+from rag_app.security import key_is_valid, parse_keys, presented_key
 from rag_app.service import RagService
 
 
-def _ready(service: RagService, text: str, top_k: int | None, what: str) -> str:
-    """The stripped text, or a gr.Error saying what is wrong (the API's 422/503 messages)."""
+def _ready(
+    service: RagService, text: str, top_k: int | None, what: str, request: gr.Request
+) -> str:
+    """The stripped text, or a gr.Error saying what is wrong (the API's 401/422/503 messages).
+
+    With an API key set, a call needs it, over MCP (the API guard checks it first) and through
+    gradio_client alike; the chat's own events never do.
+    """
+    key = service.settings.api_key
+    keys = parse_keys(key.get_secret_value() if key else None)
+    if keys and not key_is_valid(keys, presented_key(request.headers)):
+        raise gr.Error("This tool needs the Space's API key: send 'Authorization: Bearer <key>'.")
     if not service.ready:
         raise gr.Error("The index and the LLM are still loading; retry shortly.")
     text = (text or "").strip()
@@ -37,7 +48,7 @@ def _ready(service: RagService, text: str, top_k: int | None, what: str) -> str:
 def add_tools(service: RagService) -> None:
     """Register the tools on the Blocks being built (call inside `with gr.Blocks()`)."""
 
-    def search(query: str, top_k: int = 5) -> str:
+    def search(query: str, request: gr.Request, top_k: int = 5) -> str:
         """Search the indexed documents on deploying ML models (Hugging Face Spaces, Docker,
         FastAPI, Gradio...) for the passages that best match a query; no LLM is called.
 
@@ -49,11 +60,11 @@ def add_tools(service: RagService) -> None:
             JSON {"results": [...]}, best first: each passage's source file, page (PDFs), chunk
             id, text, cosine score, BM25 keyword score and relevance.
         """
-        query = _ready(service, query, top_k, "the query")
+        query = _ready(service, query, top_k, "the query", request)
         hits = service.search(query, top_k)
         return SearchResponse(results=[Source(**asdict(hit)) for hit in hits]).model_dump_json()
 
-    def ask(question: str, top_k: int | None = None) -> str:
+    def ask(question: str, request: gr.Request, top_k: int | None = None) -> str:
         """Answer a question from the indexed documents only, with the quoted sentence that
         supports the answer and its sources; "I don't know" when no document is relevant.
 
@@ -66,7 +77,7 @@ def add_tools(service: RagService) -> None:
             "evidence" (verbatim quotes), "sources" (the passages; [n] is sources[n-1]),
             "cited", "timings"}.
         """
-        question = _ready(service, question, top_k, "the question")
+        question = _ready(service, question, top_k, "the question", request)
         assert service.chain is not None
         try:
             answer = service.chain.ask(question, top_k)
