@@ -24,7 +24,6 @@ from rag_app.settings import Settings
 log = logging.getLogger(__name__)
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Answers are one or two sentences: stop before a small model rambles into new questions.
-STOP = ("\n\n", "\nQuestion:")  # the default of STOP_SEQUENCES
 Messages = list[dict[str, str]]
 
 
@@ -40,14 +39,17 @@ class QueueTimeoutError(RuntimeError):
     """A request waited longer than the queue timeout."""
 
 
+_DEFAULTS = Settings.model_fields  # one source for the defaults
+
+
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling parameters of one generation."""
+    """Sampling parameters of one generation (defaults: the settings' defaults)."""
 
-    max_tokens: int = 96
-    temperature: float = 0.0
-    repeat_penalty: float = 1.15
-    stop: tuple[str, ...] = STOP
+    max_tokens: int = _DEFAULTS["max_tokens"].default
+    temperature: float = _DEFAULTS["temperature"].default
+    repeat_penalty: float = _DEFAULTS["repeat_penalty"].default
+    stop: tuple[str, ...] = tuple(_DEFAULTS["stop_sequences"].default)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GenerationParams:
@@ -200,6 +202,8 @@ class TokenStream:
         self.started_at: float | None = None
         self.first_token_at: float | None = None
         self.finished_at: float | None = None
+        # Streamed pieces: one per token for llama-cpp and OpenAI-style servers, except that a
+        # piece held back while it might begin a stop sequence comes out joined to the next.
         self.tokens = 0
 
     def put(self, item: Any) -> None:
