@@ -104,7 +104,13 @@ def serve(services: list[Service]) -> int:
     """Start the services, print where they answer; stop all on Ctrl-C or when one exits."""
     procs: list[tuple[Service, subprocess.Popen]] = []
     for service in services:
-        env = {**os.environ, "PORT": str(service.port), "GRADIO_ANALYTICS_ENABLED": "False"}
+        port = str(service.port)  # each Space reads its own prefixed name (sentiment: --port)
+        env = {
+            **os.environ,
+            "IRIS_PORT": port,
+            "RAG_PORT": port,
+            "GRADIO_ANALYTICS_ENABLED": "False",
+        }
         folder = REPO / "spaces" / service.space
         procs.append((service, subprocess.Popen(command(service), cwd=folder, env=env)))
     print("\nStarting (Ctrl-C stops all):", flush=True)
