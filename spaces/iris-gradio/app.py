@@ -10,6 +10,7 @@ from gradio import mount_gradio_app
 
 from iris_app.api import create_app
 from iris_app.model import IrisModel, ModelLoadError
+from iris_app.observability import configure_logging
 from iris_app.settings import get_settings
 from iris_app.ui import build_ui
 
@@ -27,4 +28,5 @@ if __name__ == "__main__":
             f"error: {exc}. Rebuild it with `python -m iris_app.train`, or point "
             "IRIS_MODEL_PATH and IRIS_METADATA_PATH at a trained model."
         )
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    configure_logging()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)

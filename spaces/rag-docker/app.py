@@ -15,6 +15,7 @@ import uvicorn
 
 from rag_app.api import create_app
 from rag_app.index import IndexLoadError, check_index
+from rag_app.observability import configure_logging
 from rag_app.service import RagService
 from rag_app.settings import get_settings
 from rag_app.ui import build_ui
@@ -36,4 +37,5 @@ if __name__ == "__main__":
             f"error: RAG_LLM_MODEL_PATH={settings.llm_model_path} is not a file: point it at a "
             "GGUF model, or unset it to use RAG_LLM_REPO_ID or the packaged SmolLM2."
         )
-    uvicorn.run(app, host=settings.host, port=settings.port)
+    configure_logging()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)

@@ -227,3 +227,40 @@ def test_keyed_space_tools_need_the_key_over_mcp_and_gradio_client(keyed_space: 
         Client(keyed_space + "/", verbose=False).predict(**QUERY, api_name="/search")
     keyed_client = Client(keyed_space + "/", verbose=False, headers=key)
     assert json.loads(keyed_client.predict(**QUERY, api_name="/search")) == over_http
+
+
+def test_every_answer_carries_a_request_id(keyed: TestClient) -> None:
+    """The client's own id when it is plain, else a fresh one; on refusals too."""
+    mine = {"X-Request-ID": "client-req_42.a:b"}
+    assert keyed.get("/health", headers=mine).headers["x-request-id"] == "client-req_42.a:b"
+    refused = keyed.get("/model", headers=mine)  # 401 from the guard
+    assert refused.headers["x-request-id"] == "client-req_42.a:b"
+    fresh = keyed.get("/no-such-route").headers["x-request-id"]
+    assert len(fresh) == 32
+    assert fresh != keyed.get("/health").headers["x-request-id"]
+    for forged in ("has spaces", "x" * 129, "a}{b"):
+        given = keyed.get("/health", headers={"X-Request-ID": forged}).headers["x-request-id"]
+        assert given != forged
+        assert len(given) == 32
+
+
+def json_lines(folders: list[Path]) -> list[dict]:
+    """The JSON log lines of the servers that `conftest.serve` started in these folders."""
+    lines = []
+    for folder in folders:
+        for log in folder.glob(".server-*.log"):
+            lines += [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+    return lines
+
+
+def test_the_live_server_logs_json_lines_with_the_request_id_and_no_key(
+    keyed_space: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    key = KEYS.split(",")[0]
+    headers = {"X-Request-ID": "log-check-7", "X-API-Key": key}
+    assert httpx.get(f"{keyed_space}/metrics", headers=headers, timeout=10).status_code == 200
+    lines = json_lines(list(tmp_path_factory.getbasetemp().glob("keyed*/*")))
+    access = [x for x in lines if x.get("request_id") == "log-check-7"]
+    assert access, "no log line carries the request id"
+    assert {"time", "level", "logger", "message"} <= set(access[0])
+    assert all(key not in json.dumps(x) for x in lines)

@@ -13,6 +13,8 @@ COPIED_MODULES = {
     "http_limits.py": ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app"],
     # error body, API keys, rate limits
     "security.py": PACKAGES,
+    # request ids and JSON logs
+    "observability.py": PACKAGES,
     # old environment variable names, read for one release
     "legacy_env.py": ["iris-gradio/iris_app", "rag-docker/rag_app"],
 }

@@ -15,6 +15,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from iris_app.batching import MicroBatcher
 from iris_app.http_limits import BodySizeLimit
 from iris_app.model import IrisModel, Prediction
+from iris_app.observability import add_request_id
 from iris_app.schemas import (
     BatchIn,
     BatchOut,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One registry per app, so that apps built side by side (tests) never share counters.
         registry = CollectorRegistry()
         Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
+    add_request_id(app)  # outermost: every answer carries X-Request-ID
 
     @app.post("/predict", tags=["predict"])
     async def predict(features: IrisFeatures, model: ModelDep, request: Request) -> PredictionOut:

@@ -16,6 +16,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from rag_app.chain import Prepared
 from rag_app.ingest import SUPPORTED, DocumentError
 from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError, TokenStream
+from rag_app.observability import add_request_id
 from rag_app.schemas import (
     AskRequest,
     AskResponse,
@@ -230,6 +231,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     Instrumentator(registry=CollectorRegistry()).instrument(app).expose(
         app, include_in_schema=False
     )
+    add_request_id(app)  # outermost: every answer carries X-Request-ID
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:

@@ -50,30 +50,34 @@ def main(argv: list[str] | None = None) -> None:
     if problem:  # one clear line before a server starts, not a traceback from inside it
         sys.exit(f"error: {problem}")
     host = args.host or settings.host
-    if args.command == "api":
-        port = str(args.port or settings.port)
-        app = "sentiment_app.api:create_app"
-        cmd = ["-m", "uvicorn", "--factory", app, "--host", host, "--port", port]
-    else:
-        port = str(args.port or settings.ui_port)
-        upload_mb = str(settings.max_upload_mb)
-        cmd = [
-            "-m",
-            "streamlit",
-            "run",
-            str(HERE / "app.py"),
-            "--server.port",
-            port,
-            "--server.address",
-            host,
-            "--server.headless",
-            "true",
-            "--server.maxUploadSize",
-            upload_mb,
-            "--browser.gatherUsageStats",
-            "false",
-        ]
     os.chdir(HERE)
+    if args.command == "api":  # in this process: JSON log lines, uvicorn's included
+        import uvicorn
+
+        from sentiment_app.observability import configure_logging
+
+        configure_logging()
+        app = "sentiment_app.api:create_app"
+        uvicorn.run(app, factory=True, host=host, port=args.port or settings.port, log_config=None)
+        return
+    port = str(args.port or settings.ui_port)
+    upload_mb = str(settings.max_upload_mb)
+    cmd = [
+        "-m",
+        "streamlit",
+        "run",
+        str(HERE / "app.py"),
+        "--server.port",
+        port,
+        "--server.address",
+        host,
+        "--server.headless",
+        "true",
+        "--server.maxUploadSize",
+        upload_mb,
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     os.execv(sys.executable, [sys.executable, *cmd])
 
 

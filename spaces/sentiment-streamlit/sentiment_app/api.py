@@ -19,6 +19,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from sentiment_app.batching import MicroBatcher
 from sentiment_app.http_limits import BodySizeLimit
 from sentiment_app.model import Prediction, SentimentModel, load_model
+from sentiment_app.observability import add_request_id
 from sentiment_app.schemas import (
     BatchOut,
     HealthOut,
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
+    add_request_id(app)  # outermost: every answer carries X-Request-ID
     app.include_router(router)
     app.add_route(MCP_PATH, mcp_endpoint, include_in_schema=False)  # MCP uses POST and GET
     return app
