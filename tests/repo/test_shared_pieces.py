@@ -17,6 +17,8 @@ COPIED_MODULES = {
     "observability.py": PACKAGES,
     # old environment variable names, read for one release
     "legacy_env.py": ["iris-gradio/iris_app", "rag-docker/rag_app"],
+    # batch jobs' files in and out, and Ray started on loopback
+    "tables.py": ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app"],
 }
 
 
