@@ -208,3 +208,22 @@ def test_the_live_server_logs_json_lines_with_the_request_id_and_no_key(
     assert access, "no log line carries the request id"
     assert {"time", "level", "logger", "message"} <= set(access[0])
     assert all(key not in json.dumps(x) for x in lines)
+
+
+def test_a_bug_is_a_500_with_the_error_body_and_nothing_of_the_request() -> None:
+    """A route that fails (added for the test to the real app) answers like every other error."""
+    app = create_app(Settings(**UNLIMITED))
+
+    @app.post("/fails")
+    def fails(body: dict) -> None:
+        raise RuntimeError(f"bug while handling {body['text']}")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/fails", json={"text": "private visitor words"})
+        assert response.status_code == 500
+        assert response.json() == {
+            "message": "Internal server error; the failure was logged.",
+            "detail": None,
+        }
+        assert "x-request-id" in response.headers
+        assert client.post("/predict", json=SETOSA).status_code == 200  # still serving

@@ -64,9 +64,15 @@ async def http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, message, exc.detail, exc.headers)
 
 
-async def server_error(_: Request, exc: Exception) -> JSONResponse:
-    """A bug: 500 with the same body, and nothing of the request or the exception in it."""
-    return error_response(500, "Internal server error; the failure was logged.")
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: 500 with the same body, and nothing of the request or the exception in it.
+
+    Starlette answers it outside every middleware, so the request id (which the request id
+    middleware wrote into the request's headers) is copied here.
+    """
+    request_id = request.headers.get("x-request-id")
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return error_response(500, "Internal server error; the failure was logged.", None, headers)
 
 
 def add_error_handlers(app: FastAPI) -> None:
