@@ -264,3 +264,33 @@ def test_the_live_server_logs_json_lines_with_the_request_id_and_no_key(
     assert access, "no log line carries the request id"
     assert {"time", "level", "logger", "message"} <= set(access[0])
     assert all(key not in json.dumps(x) for x in lines)
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(service: RagService) -> None:
+    """Declared (Content-Length) or streamed (chunked), uploads included: the error body."""
+    with app_client(service, max_body_bytes=64 * 1024, uploads="shared", **UNLIMITED) as client:
+        big = {"files": ("big.md", b"# Big\n\n" + b"word " * 40_000, "text/markdown")}
+        declared = client.post("/documents", files=big)
+        assert declared.status_code == 413
+        assert declared.json() == {
+            "message": "Request body is larger than 65536 bytes.",
+            "detail": "Request body is larger than 65536 bytes.",
+        }
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"query": "'
+            for _ in range(100):
+                yield b"x" * 1024
+            yield b'"}'
+
+        streamed = client.post(
+            "/search", content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        assert client.post("/search", json=QUERY).status_code == 200  # and it keeps serving
+
+
+def test_the_default_body_limit_leaves_room_for_a_full_upload() -> None:
+    settings = Settings()
+    assert settings.body_limit == 10 * 5 * 1024 * 1024 + 1024 * 1024
+    assert Settings(max_body_bytes=2048).body_limit == 2048

@@ -10,7 +10,7 @@ from conftest import SPACES
 
 PACKAGES = ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app", "rag-docker/rag_app"]
 COPIED_MODULES = {
-    "http_limits.py": ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app"],
+    "http_limits.py": PACKAGES,
     # error body, API keys, rate limits
     "security.py": PACKAGES,
     # request ids and JSON logs

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from rag_app.chain import Prepared
+from rag_app.http_limits import BodySizeLimit
 from rag_app.ingest import SUPPORTED, DocumentError
 from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError, TokenStream
 from rag_app.observability import add_request_id
@@ -231,6 +232,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     Instrumentator(registry=CollectorRegistry()).instrument(app).expose(
         app, include_in_schema=False
     )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.body_limit)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
 
     @app.get("/health", tags=["ops"])

@@ -1,0 +1,52 @@
+"""ASGI middleware that answers 413 to a request body over a size limit, before it is read whole."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodySizeLimit:
+    """Reject bodies larger than `max_bytes`, by Content-Length or while they stream in."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _reject(self, send: Send) -> None:
+        message = f"Request body is larger than {self.max_bytes} bytes."
+        body = json.dumps({"message": message, "detail": message})
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await self._reject(send)
+            return
+        seen, rejected = 0, False
+
+        async def limited_receive() -> Message:
+            nonlocal seen, rejected
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes and not rejected:
+                rejected = True
+                await self._reject(send)
+                return {"type": "http.disconnect"}  # the app stops reading, as if the client left
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not rejected:  # the 413 has been sent: whatever the app answers is dropped
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
