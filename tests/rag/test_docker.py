@@ -100,7 +100,7 @@ def test_image_follows_the_space_rules(image: dict) -> None:
     assert "HF_HUB_OFFLINE=1" in config["Env"]  # models are fetched at build time only
     assert "RAG_INDEX_DIR=/app/index" in config["Env"]
     assert config["WorkingDir"] == "/app"
-    assert "LLM_REPO_ID=Qwen/Qwen2.5-1.5B-Instruct-GGUF" in config["Env"]
+    assert "RAG_LLM_REPO_ID=Qwen/Qwen2.5-1.5B-Instruct-GGUF" in config["Env"]
     assert image["size_gb"] < 4.0
 
 

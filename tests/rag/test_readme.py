@@ -26,5 +26,6 @@ def test_every_setting_is_in_the_settings_table() -> None:
     for name, field in Settings.model_fields.items():
         assert field.description, name
         alias = field.validation_alias
-        env = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name.upper()}"
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else alias or f"{prefix}{name}"
+        env = str(env).upper()
         assert f"`{env}`" in table, f"{env} missing from the settings table"

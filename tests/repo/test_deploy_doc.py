@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from hub_standin import HubState, clean_env, running_hub
+from pydantic import AliasChoices
 
 REPO = Path(__file__).resolve().parents[2]
 SPACES = REPO / "spaces"
@@ -121,8 +122,11 @@ def settings_env_names(space: Path) -> set[str]:
     prefix = settings.model_config.get("env_prefix", "")
     names = set()
     for name, field in settings.model_fields.items():
-        alias = field.validation_alias if isinstance(field.validation_alias, str) else None
-        names.add((alias or f"{prefix}{name}").upper())
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):  # several names, e.g. RAG_API_KEY and API_KEY
+            names.update(str(choice).upper() for choice in alias.choices)
+            continue
+        names.add((alias if isinstance(alias, str) else f"{prefix}{name}").upper())
     return names
 
 
