@@ -1,4 +1,5 @@
-"""The image, built and run for real: the demo on 8501 by default, the API with `api`, offline."""
+"""The image, built and run for real: the demo on 8501 by default, the API with
+`python -m sentiment_app api`, offline; ready for Dev Mode (tools, /app owned by uid 1000)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from conftest import SPACES, docker_ready, free_port, need, wait_http
+from docker_devmode import dev_mode_growth_bytes, dev_mode_problems
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 TAG = "hf-spaces/sentiment-streamlit:test"
@@ -33,7 +35,9 @@ def image(wheel_server: str, model_dir) -> str:
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     size = int(_docker("image", "inspect", "-f", "{{.Size}}", TAG).stdout)
-    print(f"\nsentiment-streamlit image: {size / 1e9:.2f} GB")
+    base = int(_docker("image", "inspect", "-f", "{{.Size}}", "python:3.11-slim").stdout)
+    print(f"\nsentiment-streamlit image: {size / 1e9:.2f} GB, {(size - base) / 1e9:.2f} above base")
+    assert size - base < 1.2e9  # 1.8 GB with PyTorch, 0.99 without
     return TAG
 
 
@@ -65,16 +69,16 @@ def test_default_command_serves_the_streamlit_demo(image: str) -> None:
 
 
 def test_api_command_answers_with_the_packaged_model(image: str) -> None:
-    with container(image, 8000, "/health", "api") as (cid, url):
+    with container(image, 8000, "/health", "python", "-m", "sentiment_app", "api") as (cid, url):
         good = httpx.post(url + "/sentiment", json={"text": "A wonderful, moving film."}).json()
         bad = httpx.post(url + "/sentiment", json={"text": "Dull, ugly and far too long."}).json()
         assert good["label"] == "POSITIVE"
         assert bad["label"] == "NEGATIVE"
         info = httpx.get(url + "/model").json()
-        assert info["model"] == "/home/user/app/model"
+        assert info["model"] == "/app/model"
         assert info["backend"] == "onnx"
-        no_export = _docker("exec", cid, "test", "!", "-e", "/home/user/.cache/sentiment_app")
-        assert no_export.returncode == 0, "the image should ship model.onnx, not export at start"
+        graphs = _docker("exec", cid, "find", "/home/user/.cache/sentiment_app", "-name", "*.onnx")
+        assert graphs.stdout == "", "the image should ship model.onnx, not export at start"
         assert info["metrics"]["imdb_heldout"]["accuracy"] >= 0.85
         assert httpx.post(url + "/sentiment", json={"text": " "}).status_code == 422
         assert _docker("exec", cid, "python", "-m", "sentiment_app", "health").returncode == 0
@@ -85,3 +89,32 @@ def test_image_has_a_healthcheck_and_runs_as_uid_1000(image: str) -> None:
     config = _docker("image", "inspect", "-f", fmt, image)
     assert "sentiment_app" in config.stdout
     assert config.stdout.strip().endswith("1000")
+
+
+def test_image_meets_dev_mode_needs(image: str) -> None:
+    """Dev Mode: bash, curl, wget, procps, git, git-lfs; the app in /app owned by uid 1000; a CMD
+    with no ENTRYPOINT; HF_HOME under the home."""
+    assert dev_mode_problems(image) == []
+    assert dev_mode_growth_bytes(image) <= 60e6  # measured: 105 MB of tools, 86 MB of torch tests
+    config = _docker("image", "inspect", "-f", "{{json .Config.Cmd}} {{.Config.WorkingDir}}", image)
+    assert config.stdout.split(" ", 1) == ['["python","-m","sentiment_app","ui"]', "/app\n"]
+
+
+def test_image_has_no_pytorch(image: str) -> None:
+    """PyTorch stays in the export stage: the image cannot import it, nor has its weights files;
+    it still holds the model's ONNX graph, the tokenizer and a writable cache."""
+    probe = _docker("run", "--rm", "--network", "none", image, "python", "-c", "import torch",
+                    check=False)  # fmt: skip
+    assert probe.returncode == 1
+    assert "ModuleNotFoundError: No module named 'torch'" in probe.stderr
+    listing = "ls /app/model; test -w /home/user/.cache/sentiment_app/exported && echo ok"
+    files = _docker("run", "--rm", "--network", "none", image, "bash", "-c", listing)
+    assert {"model.onnx", "tokenizer.json", "config.json", "ok"} <= set(files.stdout.split())
+    assert "model.safetensors" not in files.stdout
+
+
+def test_torch_backend_stops_with_one_line_in_the_image(image: str) -> None:
+    run = _docker("run", "--rm", "--network", "none", "-e", "SENTIMENT_BACKEND=torch", image,
+                  "python", "-m", "sentiment_app", "api", check=False)  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr.strip().startswith("error: SENTIMENT_BACKEND=torch, but PyTorch is not")

@@ -3,12 +3,20 @@
 Both take padded numpy inputs and return numpy logits, so the rest of the app never sees which
 one is in use. An ONNX graph is exported once from the transformers model (`python -m
 sentiment_app.backends DIR` writes DIR/model.onnx) and otherwise cached under `cache_dir`.
+
+PyTorch is needed only to export (and for the `torch` backend): the Docker image has none. Its
+build stage runs `python -m sentiment_app.backends --hub`, which exports SENTIMENT_MODEL from the
+Hub into `<out>/exported/<owner>--<name>/` (config, tokenizer, model.onnx); the image copies that
+folder into its `cache_dir` and loads the model from there, with no Hub call at start-up.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import importlib.util
 import logging
+import shutil
 import sys
 import warnings
 from collections.abc import Callable
@@ -20,6 +28,17 @@ import numpy as np
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
 INPUTS = ("input_ids", "attention_mask")
+EXPORTED = "exported"
+
+
+def torch_installed() -> bool:
+    """True where PyTorch can be imported (development); the Docker image has none."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def exported_folder(cache_dir: Path, name: str) -> Path:
+    """Where a Hub model exported at image build time lives: config, tokenizer and model.onnx."""
+    return cache_dir / EXPORTED / name.replace("/", "--")
 
 
 class Logits(Protocol):
@@ -134,13 +153,64 @@ def onnx_graph(
     return int8
 
 
+def export_hub_model(name: str, cache_dir: Path) -> Path:
+    """Download a Hub classifier and write it, as ONNX, to `exported_folder(cache_dir, name)`."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    target = exported_folder(cache_dir, name)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    model = AutoModelForSequenceClassification.from_pretrained(name)
+    tokenizer.save_pretrained(partial)  # tokenizer.json too, even for a model that ships vocab.txt
+    model.config.save_pretrained(partial)
+    export_onnx(model, partial / ONNX_FILE)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.replace(target)
+    return target
+
+
+def export_for_image(out: Path) -> Path | None:
+    """The image's build step: export SENTIMENT_MODEL when it names a Hub model the build reaches.
+
+    A local folder (`model/`, already ONNX) needs nothing; an unreachable Hub leaves the image to
+    its packaged `model/`, with a warning. `out/exported/` exists afterwards in every case.
+    """
+    from sentiment_app.model import hub_reachable
+    from sentiment_app.settings import Settings
+
+    name = Settings().model
+    (out / EXPORTED).mkdir(parents=True, exist_ok=True)
+    if Path(name).exists() or Path(name).is_absolute() or name.startswith("."):
+        print(f"SENTIMENT_MODEL={name} is a local folder: nothing to export", file=sys.stderr)
+        return None
+    if not hub_reachable():
+        print(
+            f"warning: the Hub is unreachable, SENTIMENT_MODEL={name} is not exported; the image "
+            "will serve its packaged model/ (built by make) if it has one",
+            file=sys.stderr,
+        )
+        return None
+    return export_hub_model(name, out)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """`python -m sentiment_app.backends DIR`: export DIR's model to DIR/model.onnx."""
+    """`python -m sentiment_app.backends DIR`: export DIR's model to DIR/model.onnx.
+    `python -m sentiment_app.backends --hub --out OUT`: export SENTIMENT_MODEL (image build)."""
+    parser = argparse.ArgumentParser(prog="python -m sentiment_app.backends")
+    parser.add_argument("folder", nargs="?", default="model", type=Path)
+    parser.add_argument("--hub", action="store_true", help="export SENTIMENT_MODEL from the Hub")
+    parser.add_argument("--out", type=Path, help="with --hub: the cache_dir to write into")
+    args = parser.parse_args(argv)
+    if args.hub:
+        from sentiment_app.settings import Settings
+
+        print(export_for_image(args.out or Settings().cache_dir) or "nothing exported")
+        return
     from transformers import AutoModelForSequenceClassification
 
-    folder = Path((argv or sys.argv[1:] or ["model"])[0])
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
-    print(export_onnx(model, folder / ONNX_FILE))
+    model = AutoModelForSequenceClassification.from_pretrained(args.folder)
+    print(export_onnx(model, args.folder / ONNX_FILE))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from sentiment_app.backends import Logits, OnnxLogits, TorchLogits, onnx_graph
+from sentiment_app.backends import (
+    Logits,
+    OnnxLogits,
+    TorchLogits,
+    exported_folder,
+    onnx_graph,
+    torch_installed,
+)
 from sentiment_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -175,27 +182,45 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel:
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
     from transformers.utils import cached_file
 
-    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only)
-    config = AutoConfig.from_pretrained(name, local_files_only=local_only)
+    exported = exported_folder(settings.cache_dir, name)
+    path = str(exported) if (exported / "config.json").is_file() else name
+    local_only = local_only or path != name
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+    config = AutoConfig.from_pretrained(path, local_files_only=local_only)
 
     def load_torch() -> Any:
-        return AutoModelForSequenceClassification.from_pretrained(name, local_files_only=local_only)
+        if not torch_installed():
+            raise ValueError(
+                f"{name} ships no ONNX graph and PyTorch, which would export or run it, is not "
+                "installed (the Docker image exports SENTIMENT_MODEL at build time instead)"
+            )
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(path, local_files_only=local_only)
 
     logits: Logits | None = None
     if settings.backend == "onnx":
-        folder = Path(cached_file(name, "config.json", local_files_only=local_only)).parent
+        folder = Path(cached_file(path, "config.json", local_files_only=local_only)).parent
         try:
             graph = onnx_graph(name, folder, load_torch, settings.cache_dir, settings.quantize)
             kind = "onnx int8" if settings.quantize else "onnx"
             logits = OnnxLogits(graph, settings.threads, kind)
         except Exception as exc:  # a model the exporter cannot trace, a read-only cache...
+            if not torch_installed():
+                raise ValueError(f"no ONNX graph for {name}: {exc}") from exc
             log.warning("no ONNX graph for %s, running it on PyTorch: %s", name, exc)
     if logits is None:
         logits = TorchLogits(load_torch(), settings.quantize)
     return SentimentModel(logits, tokenizer, config, name, settings)
+
+
+NO_TORCH = (
+    "SENTIMENT_BACKEND=torch, but PyTorch is not installed (the Docker image runs ONNX Runtime "
+    "only): unset SENTIMENT_BACKEND, or install requirements-export.txt outside the image"
+)
 
 
 def unavailable(settings: Settings) -> str | None:
@@ -206,7 +231,10 @@ def unavailable(settings: Settings) -> str | None:
     """
     from huggingface_hub import try_to_load_from_cache
 
-    local = [Path(settings.model), settings.fallback_model]
+    if settings.backend == "torch" and not torch_installed():
+        return NO_TORCH
+    exported = exported_folder(settings.cache_dir, settings.model)
+    local = [Path(settings.model), settings.fallback_model, exported]
     if any((folder / "config.json").is_file() for folder in local):
         return None
     if Path(settings.model).is_absolute() or settings.model.startswith("."):
@@ -223,10 +251,16 @@ def unavailable(settings: Settings) -> str | None:
 
 
 def load_model(settings: Settings) -> SentimentModel:
-    """Load `settings.model` (Hub id or folder); without the Hub fall back to the local folder."""
-    import torch
+    """Load `settings.model` (Hub id or folder); without the Hub fall back to the local folder.
 
-    torch.set_num_threads(settings.threads)
+    A Hub model exported at image build time (`exported_folder`) loads from disk, no Hub call.
+    """
+    if settings.backend == "torch":
+        if not torch_installed():
+            raise RuntimeError(NO_TORCH)
+        import torch
+
+        torch.set_num_threads(settings.threads)
     candidates = [settings.model]
     fallback = settings.fallback_model
     if fallback.is_dir() and str(fallback) != settings.model:
@@ -234,7 +268,8 @@ def load_model(settings: Settings) -> SentimentModel:
     errors = []
     online = None
     for name in candidates:
-        if online is None and not Path(name).exists():
+        exported = (exported_folder(settings.cache_dir, name) / "config.json").is_file()
+        if online is None and not Path(name).exists() and not exported:
             online = hub_reachable()
             if not online:
                 log.warning("Hugging Face Hub unreachable: %s only from the local cache", name)
