@@ -294,3 +294,56 @@ def test_the_default_body_limit_leaves_room_for_a_full_upload() -> None:
     settings = Settings()
     assert settings.body_limit == 10 * 5 * 1024 * 1024 + 1024 * 1024
     assert Settings(max_body_bytes=2048).body_limit == 2048
+
+
+@pytest.fixture(scope="module")
+def private_space(tmp_path_factory: pytest.TempPathFactory, index_copy: Path) -> Iterator[str]:
+    """The whole Space with RAG_UPLOADS=private and no key."""
+    copy = tmp_path_factory.mktemp("private") / SPACE.name
+    shutil.copytree(SPACE, copy, ignore=shutil.ignore_patterns("__pycache__", "index"))
+    shutil.copytree(index_copy, copy / "index", symlinks=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"RAG_PORT": str(port), "PYTHONPATH": "", "RAG_INDEX_DIR": str(copy / "index")}
+    env |= {"RAG_UPLOADS": "private", "RAG_N_THREADS": "1"}
+    cmd = [sys.executable, "app.py"]
+    with serve(cmd, cwd=copy, env=env, ready_url=f"{url}/ready", timeout=180):
+        yield url
+
+
+WALRUS = "How often does the walrus-ledger service rotate its signing keys?"
+
+
+def test_private_uploads_answer_their_visitor_only(private_space: str, tmp_path: Path) -> None:
+    doc = tmp_path / "walrus-notes.md"
+    doc.write_text(
+        "# Walrus\n\nThe walrus-ledger service rotates its signing keys every 17 days.\n"
+    )
+    walrus = {"query": WALRUS, "top_k": 3}
+    search_before = httpx.post(f"{private_space}/search", json=walrus, timeout=30).json()
+    visitor = Client(private_space + "/", verbose=False)
+    other = Client(private_space + "/", verbose=False)
+    log, _ = visitor.predict([handle_file(str(doc))], api_name="/upload")
+    assert "`walrus-notes.md`: added (1 chunks)" in log
+    assert "Only your answers use them." in log
+    assert "17 days" in visitor.predict(WALRUS, api_name="/chat")
+    assert "walrus-notes.md" in visitor.predict(WALRUS, api_name="/chat")  # cited as a source
+    assert "walrus-notes.md" not in other.predict(WALRUS, api_name="/chat")
+    assert httpx.post(f"{private_space}/search", json=walrus, timeout=30).json() == search_before
+    documents = httpx.get(f"{private_space}/documents", timeout=30).json()["documents"]
+    assert "walrus-notes.md" not in {d["source"] for d in documents}
+    refused = httpx.post(
+        f"{private_space}/documents", files={"files": ("w.md", doc.read_bytes())}, timeout=30
+    )
+    assert refused.status_code == 403  # the API has no session: private is for the chat
+
+
+def test_a_private_collection_is_bounded(private_space: str, tmp_path: Path) -> None:
+    docs = []
+    for n in range(11):
+        doc = tmp_path / f"note-{n}.md"
+        doc.write_text(f"# Note {n}\n\nThe otter-{n} queue drains every {n + 2} minutes.\n")
+        docs.append(handle_file(str(doc)))
+    visitor = Client(private_space + "/", verbose=False)
+    log, _ = visitor.predict(docs, api_name="/upload")
+    assert log == "Your private collection holds at most 10 documents."

@@ -145,11 +145,12 @@ class Settings(BaseSettings):
         description="API key(s), comma-separated (a Space secret; API_KEY also works). Set: every "
         "API route but /health, /ready and the docs needs one. Unset: the API is open.",
     )
-    uploads: Literal["off", "shared"] = Field(
+    uploads: Literal["off", "private", "shared"] = Field(
         "off",
         description="Uploads without a valid API key (POST /documents when no key is set, the "
-        "chat's upload panel): off refuses them; shared adds them to the index every visitor "
-        "searches. With a key, POST /documents always adds to the shared index.",
+        "chat's upload panel): off refuses them; private keeps the chat's uploads in a collection "
+        "of that visitor's session only (POST /documents is refused); shared adds them to the "
+        "index every visitor searches. With a key, POST /documents always adds to the shared one.",
     )
     rate_limit: str = Field(
         "60/minute",
