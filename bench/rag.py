@@ -28,8 +28,9 @@ from httpx_sse import connect_sse
 
 from bench.loadgen import machine_info, percentile, run_load, write_results
 from bench.servers import free_port, running
+from rag_app.embeddings import load_embeddings
 from rag_app.evidence import Evidence
-from rag_app.index import DocRecord, Hit, RagIndex, load_embeddings
+from rag_app.index import DocRecord, Hit, RagIndex
 from rag_app.ingest import find_files, ingest_file
 from rag_app.llm import GenerationParams, packaged_gguf
 from rag_app.prompt import build_messages
@@ -56,7 +57,7 @@ def questions() -> list[str]:
 def build_index(settings: Settings, folder: Path) -> tuple[RagIndex, dict]:
     """Ingest the starter collection into `folder`; returns the index and the ingest figures."""
     began = time.perf_counter()
-    embeddings = load_embeddings(settings.embedding_path, settings.torch_threads)
+    embeddings = load_embeddings(settings)
     load_s = time.perf_counter() - began
     index = RagIndex.create(embeddings, settings.embedding_name)
     began = time.perf_counter()

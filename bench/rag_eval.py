@@ -34,7 +34,8 @@ from fastapi.testclient import TestClient
 
 from bench.loadgen import machine_info, percentile, write_results
 from rag_app.api import create_app
-from rag_app.index import RagIndex, load_embeddings
+from rag_app.embeddings import load_embeddings
+from rag_app.index import RagIndex
 from rag_app.ingest import find_files, ingest_file
 from rag_app.retrieval import Retriever
 from rag_app.service import RagService
@@ -61,7 +62,7 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
 
 def build_index(settings: Settings, files: list[Path], folder: Path) -> RagIndex:
     """Ingest files into a new index saved in folder, through the Space's own ingest code."""
-    embeddings = load_embeddings(settings.embedding_path, settings.torch_threads)
+    embeddings = load_embeddings(settings)
     index = RagIndex.create(embeddings, settings.embedding_name)
     for path in files:
         ingest_file(index, path, settings)
@@ -73,7 +74,7 @@ def open_index(settings: Settings, index_dir: Path | None) -> RagIndex:
     """The index at index_dir (or RAG_INDEX_DIR); built from knowledge/ in a temp dir if absent."""
     folder = index_dir or settings.rag_index_dir
     if (folder / "current").exists():
-        embeddings = load_embeddings(settings.embedding_path, settings.torch_threads)
+        embeddings = load_embeddings(settings)
         return RagIndex.load(folder, embeddings, settings.embedding_name)
     files = find_files([settings.knowledge_dir])
     return build_index(settings, files, Path(tempfile.mkdtemp()) / "index")

@@ -1,9 +1,12 @@
 # spaces/rag-docker: the FAISS index of knowledge/ (gitignored), rebuilt when knowledge/ or the
-# ingest code changes. The Docker image builds its own copy at build time.
+# ingest code changes; its first run exports the embedding model to ONNX once, into
+# ~/.cache/rag_app/onnx/ (the Space embeds on ONNX Runtime). The Docker image builds its own
+# copies of both at build time.
 RAG_DIR := spaces/rag-docker
 RAG_INDEX_STAMP := $(RAG_DIR)/index/.built-from-knowledge
 RAG_INPUTS := $(RAG_DIR)/knowledge $(wildcard $(RAG_DIR)/knowledge/*) \
-  $(addprefix $(RAG_DIR)/rag_app/,ingest.py index.py keywords.py sentences.py settings.py)
+  $(addprefix $(RAG_DIR)/rag_app/,ingest.py index.py keywords.py sentences.py settings.py \
+  embeddings.py)
 
 .PHONY: rag-index rag-eval rag-llms
 artifacts:: rag-index

@@ -12,7 +12,8 @@ from conftest import SPACES, free_port, serve
 from fastapi.testclient import TestClient
 
 from rag_app.api import create_app
-from rag_app.index import RagIndex, load_embeddings
+from rag_app.embeddings import load_embeddings
+from rag_app.index import RagIndex
 from rag_app.ingest import find_files, ingest_file
 from rag_app.service import RagService
 from rag_app.settings import Settings
@@ -37,9 +38,8 @@ def make_settings(index_dir: Path, **overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def embeddings():
-    """The packaged all-MiniLM-L6-v2, loaded once."""
-    settings = Settings()
-    return load_embeddings(settings.embedding_path, settings.torch_threads)
+    """The packaged all-MiniLM-L6-v2 on ONNX Runtime, as the Space runs it, loaded once."""
+    return load_embeddings(Settings())
 
 
 def fresh_make_index() -> Path | None:

@@ -309,19 +309,3 @@ def _prune(index_dir: Path, keep: str) -> None:
             path.unlink()
         elif path.name.startswith(("gen-", ".tmp-gen-")):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def load_embeddings(model: str, threads: int | None = None) -> Embeddings:
-    """Sentence-transformers embeddings through langchain-huggingface, normalised for cosine."""
-    from langchain_huggingface import HuggingFaceEmbeddings
-
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-    return HuggingFaceEmbeddings(
-        model_name=model,
-        model_kwargs={"device": "cpu"},
-        encode_kwargs={"normalize_embeddings": True, "batch_size": 32},
-    )

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from rag_app.embeddings import load_embeddings
 from rag_app.headings import heading_at, title_of
-from rag_app.index import DocRecord, IndexLoadError, RagIndex, indexed_text, load_embeddings
+from rag_app.index import DocRecord, IndexLoadError, RagIndex, indexed_text
 from rag_app.sentences import only_headings
 from rag_app.settings import Settings, get_settings
 
@@ -160,7 +161,7 @@ def ingest_bytes(index: RagIndex, name: str, data: bytes, settings: Settings) ->
 
 def open_or_create(index_dir: Path, settings: Settings, rebuild: bool = False) -> RagIndex:
     """Load the index at index_dir, or start an empty one if there is none (or on rebuild)."""
-    embeddings = load_embeddings(settings.embedding_path, settings.torch_threads)
+    embeddings = load_embeddings(settings)
     if rebuild or not (index_dir / "current").exists():
         return RagIndex.create(embeddings, settings.embedding_name)
     return RagIndex.load(index_dir, embeddings, settings.embedding_name)

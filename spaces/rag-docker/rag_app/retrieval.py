@@ -14,6 +14,7 @@ LLM; a question with none left is answered "I don't know" without calling it.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +92,12 @@ class CrossEncoderReranker:
     """Reorders candidates by a cross-encoder's (query, passage) score (sentence-transformers)."""
 
     def __init__(self, model: str, threads: int | None = None) -> None:
+        if importlib.util.find_spec("torch") is None:
+            raise RuntimeError(
+                f"RAG_RERANKER_MODEL={model}: the cross-encoder needs sentence-transformers and "
+                "PyTorch, which this installation (the Docker image) leaves out; unset "
+                "RAG_RERANKER_MODEL, or run the Space from a checkout with requirements-export.txt"
+            )
         from sentence_transformers import CrossEncoder
 
         if threads:

@@ -6,7 +6,8 @@ import threading
 from pathlib import Path
 
 from rag_app.chain import RagChain
-from rag_app.index import DocRecord, Hit, RagIndex, load_embeddings
+from rag_app.embeddings import load_embeddings
+from rag_app.index import DocRecord, Hit, RagIndex
 from rag_app.ingest import IngestResult, ingest_bytes
 from rag_app.llm import Backend, GenerationQueue, build_backend
 from rag_app.retrieval import CrossEncoderReranker
@@ -31,7 +32,7 @@ class RagService:
         """Load the index and the LLM (or use the ones given); IndexLoadError/LLMError if broken."""
         s = self.settings
         if index is None:
-            embeddings = load_embeddings(s.embedding_path, s.torch_threads)
+            embeddings = load_embeddings(s)
             index = RagIndex.load(s.rag_index_dir, embeddings, s.embedding_name)
         if backend is None:
             backend = build_backend(s)
