@@ -11,12 +11,14 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 class SearchRequest(BaseModel):
     query: Text = Field(description="What to look for.", examples=["How do I expose metrics?"])
-    top_k: int = Field(5, ge=1, description="How many chunks to return (at most TOP_K_MAX).")
+    top_k: int = Field(5, ge=1, description="How many chunks to return (at most RAG_TOP_K_MAX).")
 
 
 class AskRequest(BaseModel):
     question: Text = Field(description="The question.", examples=["What port does a Space use?"])
-    top_k: int | None = Field(None, ge=1, description="Passages given to the LLM (TOP_K_DEFAULT).")
+    top_k: int | None = Field(
+        None, ge=1, description="Passages given to the LLM (RAG_TOP_K_DEFAULT)."
+    )
 
 
 class Source(BaseModel):
@@ -28,7 +30,7 @@ class Source(BaseModel):
     keyword_score: float = Field(description="BM25 score (0 with RETRIEVAL=dense).")
     relevance: float = Field(
         description="Mean of the cosine similarity and the share of the query's term weight the "
-        "chunk holds; passages below MIN_RELEVANCE are not used to answer."
+        "chunk holds; passages below RAG_MIN_RELEVANCE are not used to answer."
     )
 
 
@@ -56,8 +58,8 @@ class AskResponse(Context):
     answer: str = Field(description="What to read first: the answer, citing its passage as [n].")
     kind: Literal["generated", "quoted", "refused"] = Field(
         description="generated: written by the LLM and supported by the quotes; quoted: the best "
-        "quote itself (the LLM's answer was not supported, or ANSWER_MODE=extract); refused: no "
-        "passage was relevant enough, the LLM was not called."
+        "quote itself (the LLM's answer was not supported, or RAG_ANSWER_MODE=extract); "
+        "refused: no passage was relevant enough, the LLM was not called."
     )
     cited: list[int] = Field(description="Passage numbers the answer cites.")
     timings: dict[str, float]

@@ -54,7 +54,7 @@ def add_tools(service: RagService) -> None:
 
         Args:
             query: What to look for, in words (e.g. "Which port must a Docker Space listen on?").
-            top_k: How many passages to return, from 1 to TOP_K_MAX (20 by default).
+            top_k: How many passages to return, from 1 to RAG_TOP_K_MAX (20 by default).
 
         Returns:
             JSON {"results": [...]}, best first: each passage's source file, page (PDFs), chunk
@@ -70,7 +70,7 @@ def add_tools(service: RagService) -> None:
 
         Args:
             question: The question, in words (e.g. "How should secrets be passed to a Space?").
-            top_k: Passages the answer may draw on (unset: the Space's TOP_K_DEFAULT).
+            top_k: Passages the answer may draw on (unset: the Space's RAG_TOP_K_DEFAULT).
 
         Returns:
             JSON {"answer" (cites passages as [n]), "kind" (generated, quoted or refused),
