@@ -249,7 +249,7 @@ def summary(results: dict) -> str:
         f"`bench/rag_out_of_scope.jsonl`; {results['chunks']} chunks (chunk size "
         f"{s['chunk_size']}, overlap {s['chunk_overlap']}), embedding model "
         f"`{s['embedding_model']}`, LLM `{results['llm']}`, top_k {s['top_k_default']}, "
-        f"MIN_RELEVANCE {s['min_relevance']}.",
+        f"RAG_MIN_RELEVANCE {s['min_relevance']}.",
         "",
         "## Retrieval",
         "",
@@ -264,9 +264,9 @@ def summary(results: dict) -> str:
         )
     lines += [
         "",
-        "## Answers from `POST /ask`, per `ANSWER_MODE`",
+        "## Answers from `POST /ask`, per `RAG_ANSWER_MODE`",
         "",
-        "| ANSWER_MODE | answer holds the key phrase | first quote holds it | cites the right "
+        "| RAG_ANSWER_MODE | answer holds the key phrase | first quote holds it | cites the right "
         "document | false refusals | generated / quoted / refused | median | p90 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]

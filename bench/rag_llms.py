@@ -6,7 +6,7 @@ On a Space the image downloads Qwen2.5-1.5B-Instruct (Q4_K_M) from the Hub at bu
 the Hub is unreachable, so a GGUF of the same architecture and size stands in for it (see
 bench/qwen_gguf.py; it is tuned for code, so its answers on prose are a lower bound). Both answer
 the question set through `POST /ask` on the same index, with the same retrieval and quotes, in
-ANSWER_MODE auto and generate: time to first token, tokens/s, latency and answer quality.
+RAG_ANSWER_MODE auto and generate: time to first token, tokens/s, latency and answer quality.
 Writes bench/results/rag_llms.{json,md}.
 """
 
@@ -38,7 +38,7 @@ def summary(results: dict[str, Any]) -> str:
         "Qwen2.5-Coder-1.5B-Instruct Q4_K_M from PyPI (`bench/qwen_gguf.py`), standing in for "
         "the Space's Hub default Qwen2.5-1.5B-Instruct Q4_K_M (same architecture and size).",
         "",
-        "| model | ANSWER_MODE | answer holds the key phrase | generated / quoted / refused | "
+        "| model | RAG_ANSWER_MODE | answer holds the key phrase | generated / quoted / refused | "
         "time to first token | tokens/s | median `/ask` | p90 |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]

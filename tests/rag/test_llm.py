@@ -35,7 +35,7 @@ def test_gguf_resolution_order(tmp_path: Path) -> None:
     assert resolve_gguf(Settings(llm_model_path=str(own))) == str(own)
     with pytest.raises(LLMError, match="is not a file"):
         resolve_gguf(Settings(llm_model_path=str(tmp_path / "missing.gguf")))
-    with pytest.raises(LLMError, match="both LLM_REPO_ID and LLM_FILENAME"):
+    with pytest.raises(LLMError, match="both RAG_LLM_REPO_ID and RAG_LLM_FILENAME"):
         resolve_gguf(Settings(llm_repo_id="Qwen/Qwen2.5-0.5B-Instruct-GGUF"))
 
 

@@ -1,10 +1,10 @@
 """Retrieve, quote, generate, and compose the answer a visitor reads first.
 
-1. Retrieval (hybrid by default) keeps the passages whose relevance reaches MIN_RELEVANCE; with none
-   left the answer is the fixed "I don't know" text and the LLM is never called.
+1. Retrieval (hybrid by default) keeps the passages whose relevance reaches RAG_MIN_RELEVANCE;
+   with none left the answer is the fixed "I don't know" text and the LLM is never called.
 2. Each passage's best one or two sentences become its quoted evidence.
-3. The LLM answers from the passages trimmed around their quotes (unless ANSWER_MODE=extract).
-4. ANSWER_MODE=auto keeps the LLM's answer only when the quotes support it: what it adds to the
+3. The LLM answers from the passages trimmed around their quotes (unless RAG_ANSWER_MODE=extract).
+4. RAG_ANSWER_MODE=auto keeps the LLM's answer only when the quotes support it: what it adds to the
    question must come from the passages. Otherwise the answer is the best quote itself, so a small
    model's wrong sentence is never shown as the answer.
 """
@@ -116,7 +116,7 @@ class RagChain:
         self.retriever = Retriever(index, settings, reranker)
 
     def retrieve(self, question: str, top_k: int) -> tuple[Retrieved, float]:
-        """The top_k passages that reach MIN_RELEVANCE, and the retrieval time in ms."""
+        """The top_k passages that reach RAG_MIN_RELEVANCE, and the retrieval time in ms."""
         began = time.perf_counter()
         found = self.retriever.search(question, top_k)
         found.hits = [h for h in found.hits if h.relevance >= self.settings.min_relevance]

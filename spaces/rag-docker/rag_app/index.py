@@ -116,8 +116,8 @@ def read_manifest(index_dir: Path, embedding_name: str | None = None) -> Manifes
     if embedding_name is not None and manifest.embedding_model != embedding_name:
         raise IndexLoadError(
             f"the index at {index_dir} was built with embedding model "
-            f"'{manifest.embedding_model}' (dim {manifest.dim}), but EMBEDDING_MODEL is "
-            f"'{embedding_name}'; rebuild it with --rebuild or set EMBEDDING_MODEL to match"
+            f"'{manifest.embedding_model}' (dim {manifest.dim}), but RAG_EMBEDDING_MODEL is "
+            f"'{embedding_name}'; rebuild it with --rebuild or set RAG_EMBEDDING_MODEL to match"
         )
     for name in ("index.faiss", "index.pkl", f"{KEYWORDS}/terms.json"):
         if not (current / name).is_file():

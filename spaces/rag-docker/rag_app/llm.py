@@ -78,7 +78,7 @@ def packaged_gguf() -> str:
 
 
 def resolve_gguf(settings: Settings) -> str:
-    """LLM_MODEL_PATH, else LLM_REPO_ID + LLM_FILENAME from the Hub, else the packaged SmolLM2.
+    """RAG_LLM_MODEL_PATH, else RAG_LLM_REPO_ID + RAG_LLM_FILENAME from the Hub, else SmolLM2.
 
     A Hub GGUF is taken from the local cache (the image downloads it at build time), else
     downloaded; when the Hub cannot be reached the packaged SmolLM2 is used, with a warning. A repo
@@ -86,12 +86,12 @@ def resolve_gguf(settings: Settings) -> str:
     """
     if settings.llm_model_path:
         if not os.path.isfile(settings.llm_model_path):
-            raise LLMError(f"LLM_MODEL_PATH={settings.llm_model_path} is not a file")
+            raise LLMError(f"RAG_LLM_MODEL_PATH={settings.llm_model_path} is not a file")
         return settings.llm_model_path
     if not (settings.llm_repo_id or settings.llm_filename):
         return packaged_gguf()
     if not (settings.llm_repo_id and settings.llm_filename):
-        raise LLMError("set both LLM_REPO_ID and LLM_FILENAME, or neither")
+        raise LLMError("set both RAG_LLM_REPO_ID and RAG_LLM_FILENAME, or neither")
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 

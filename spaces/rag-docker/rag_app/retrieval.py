@@ -1,15 +1,16 @@
 """Hybrid retrieval: dense (FAISS cosine) and keyword (BM25) candidates, fused, optionally reranked.
 
-Fusion is a convex combination of the two scores, with DENSE_WEIGHT on the dense side: the cosine
-as it is (its theoretical range, clipped at 0) and BM25 divided by the best candidate's. Unlike
-reciprocal rank fusion it keeps how far apart the scores are, which measured better on the question
-set (Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023, found the same on
-BEIR). Stretching the cosines to the candidates' min-max instead measured the same on the question
-set, but let a near tie on the dense side outvote the only passage holding a rare identifier.
+Fusion is a convex combination of the two scores, with RAG_DENSE_WEIGHT on the dense side: the
+cosine as it is (its theoretical range, clipped at 0) and BM25 divided by the best candidate's.
+Unlike reciprocal rank fusion it keeps how far apart the scores are, which measured better on the
+question set (Bruch et al., "An Analysis of Fusion Functions for Hybrid Retrieval", 2023, found the
+same on BEIR). Stretching the cosines to the candidates' min-max instead measured the same on the
+question set, but let a near tie on the dense side outvote the only passage holding a rare
+identifier.
 
 Each hit also gets a relevance in [0, 1]: the mean of its cosine similarity and of the share of the
-question's term weight (BM25's IDF) that it holds. Hits below MIN_RELEVANCE are never shown to the
-LLM; a question with none left is answered "I don't know" without calling it.
+question's term weight (BM25's IDF) that it holds. Hits below RAG_MIN_RELEVANCE are never shown to
+the LLM; a question with none left is answered "I don't know" without calling it.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class CrossEncoderReranker:
 
 
 def main() -> None:
-    """`python -m rag_app.retrieval`: fetch RERANKER_MODEL (at image build time), if one is set."""
+    """`python -m rag_app.retrieval`: fetch RAG_RERANKER_MODEL (at image build time), if set."""
     from rag_app.settings import get_settings
 
     model = get_settings().reranker_model
