@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -162,11 +163,11 @@ class Settings(BaseSettings):
         description='Limits of single routes, replacing `rate_limit`: JSON {"/route": "limit"}.',
     )
     trusted_proxies: int = Field(
-        0,
+        default_factory=lambda: 1 if os.environ.get("SPACE_ID") else 0,
         ge=0,
         le=5,
         description="Proxies in front of the app whose X-Forwarded-For is trusted to name the "
-        "client (1 on a Space); 0: the peer address is the client.",
+        "client (default 1 on a Space, where SPACE_ID is set); 0: the peer address is the client.",
     )
 
     @field_validator("rate_limit", "rate_limits")
