@@ -17,8 +17,9 @@ from sentiment_app.settings import HUB_DEFAULT
 
 SPACE = Path(__file__).resolve().parents[2] / "spaces" / "sentiment-streamlit"
 TEXTS = ["A wonderful, moving film.", "Dull, ugly and far too long.", "It was fine, I guess."]
-# Runs before anything else in a subprocess: `import torch` raises, as in the image.
-NO_TORCH = "import sys; sys.modules['torch'] = None; "
+# Runs before anything else in a subprocess: `import torch` and `import transformers` raise, as in
+# the image.
+NO_TORCH = "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None; "
 
 
 def run_without_torch(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -134,3 +135,25 @@ def test_the_image_build_step_exports_nothing_when_the_hub_is_unreachable(tmp_pa
     assert run.stdout.strip() == "nothing exported"
     assert list(tmp_path.iterdir()) == [tmp_path / "exported"]
     assert list((tmp_path / "exported").iterdir()) == []
+
+
+def test_the_image_tokenizer_gives_the_ids_of_transformers(model_dir: Path) -> None:
+    """JsonTokenizer (tokenizers alone, as in the image) against the transformers fast tokenizer:
+    same ids, same special tokens, same padding, same window."""
+    from transformers import AutoTokenizer
+
+    from sentiment_app.model import JsonTokenizer
+
+    ours, theirs = JsonTokenizer(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    texts = [*TEXTS, "", "  ", "Ünïcödé, émojis 🎬 and CAPITALS!", "word " * 700]
+    assert (
+        ours(texts, add_special_tokens=False)["input_ids"]
+        == theirs(texts, add_special_tokens=False, verbose=False)["input_ids"]
+    )
+    assert ours("a")["input_ids"] == theirs("a")["input_ids"]
+    assert ours.model_max_length == theirs.model_max_length
+    rows = ours(texts)["input_ids"]
+    padded = ours.pad({"input_ids": rows})
+    expected = theirs.pad({"input_ids": rows}, return_tensors="np")
+    for key in ("input_ids", "attention_mask"):
+        assert (padded[key] == expected[key]).all(), key

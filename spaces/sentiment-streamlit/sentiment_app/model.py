@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import re
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -181,15 +183,74 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
-def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel:
-    from transformers import AutoConfig, AutoTokenizer
-    from transformers.utils import cached_file
+class JsonTokenizer:
+    """A model's tokenizer.json run by `tokenizers` alone, as the image does (no transformers):
+    the calls SentimentModel makes of a transformers fast tokenizer, giving the same ids."""
 
+    def __init__(self, folder: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.backend.no_truncation()
+        self.backend.no_padding()
+        path = folder / "tokenizer_config.json"
+        config = json.loads(path.read_text()) if path.is_file() else {}
+        self.model_max_length = int(config.get("model_max_length") or 10**30)
+        pad = config.get("pad_token") or "[PAD]"
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        self.pad_token_id = self.backend.token_to_id(pad) or 0
+        self.padding_side = config.get("padding_side", "right")
+
+    def __call__(
+        self, texts: str | Sequence[str], add_special_tokens: bool = True, verbose: bool = False
+    ) -> dict[str, Any]:
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        encoded = self.backend.encode_batch(batch, add_special_tokens=add_special_tokens)
+        ids = [e.ids for e in encoded]
+        return {"input_ids": ids[0] if isinstance(texts, str) else ids}
+
+    def pad(self, features: dict[str, Any], return_tensors: str = "np") -> dict[str, Any]:
+        rows = features["input_ids"]
+        width = max((len(r) for r in rows), default=0)
+        ids = np.full((len(rows), width), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        left = self.padding_side == "left"
+        for i, row in enumerate(rows):
+            span = slice(width - len(row), width) if left else slice(len(row))
+            ids[i, span], mask[i, span] = row, 1
+        out = {"input_ids": ids, "attention_mask": mask}
+        if return_tensors == "pt":
+            import torch
+
+            return {k: torch.from_numpy(v) for k, v in out.items()}
+        return out
+
+
+def transformers_installed() -> bool:
+    """True where transformers can be imported (development); the Docker image has none."""
+    return importlib.util.find_spec("transformers") is not None
+
+
+def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel:
     exported = exported_folder(settings.cache_dir, name)
     path = str(exported) if (exported / "config.json").is_file() else name
     local_only = local_only or path != name
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
-    config = AutoConfig.from_pretrained(path, local_files_only=local_only)
+    if transformers_installed():
+        from transformers import AutoConfig, AutoTokenizer
+        from transformers.utils import cached_file
+
+        tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        config: Any = AutoConfig.from_pretrained(path, local_files_only=local_only)
+        folder = Path(cached_file(path, "config.json", local_files_only=local_only)).parent
+    else:  # the image: a local folder (model/, or SENTIMENT_MODEL exported at build time)
+        folder = Path(path)
+        if not (folder / "tokenizer.json").is_file() or not (folder / "config.json").is_file():
+            raise ValueError(
+                f"{name} is not a model folder with tokenizer.json, and this installation has no "
+                "transformers to fetch one (the Docker image exports SENTIMENT_MODEL at build time)"
+            )
+        tokenizer = JsonTokenizer(folder)
+        config = SimpleNamespace(**json.loads((folder / "config.json").read_text()))
 
     def load_torch() -> Any:
         if not torch_installed():
@@ -203,7 +264,6 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
 
     logits: Logits | None = None
     if settings.backend == "onnx":
-        folder = Path(cached_file(path, "config.json", local_files_only=local_only)).parent
         try:
             graph = onnx_graph(name, folder, load_torch, settings.cache_dir, settings.quantize)
             kind = "onnx int8" if settings.quantize else "onnx"
