@@ -131,4 +131,4 @@ def test_most_out_of_scope_questions_are_refused(service: RagService) -> None:
     assert service.chain is not None
     k = service.settings.top_k_default
     refused = [not service.chain.retrieve(r["question"], k)[0].hits for r in rows]
-    assert sum(refused) / len(rows) >= 0.9  # measured 0.973 (bench/results/rag_eval.md)
+    assert sum(refused) / len(rows) >= 0.9  # measured 0.946 (bench/results/rag_eval.md)
