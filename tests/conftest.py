@@ -186,13 +186,15 @@ def wheel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Serve the prebuilt wheels (llama-cpp-python, CPU torch) to `docker build` over loopback.
 
     Docker builds pass it as `--build-arg PIP_FIND_LINKS=<url>` so that torch resolves to the CPU
-    wheel on disk and llama-cpp-python is not compiled a second time.
+    wheel on disk and llama-cpp-python is not compiled a second time. The same port each run when
+    it is free: the URL is part of Docker's cache key for every step that uses it, so a new port
+    would rebuild those steps (pip installs of minutes) on every run.
     """
     folder = tmp_path_factory.mktemp("wheels")
     for source in [WHEEL_CACHE, *_pip_find_links()]:
         for wheel in source.glob("*.whl") if source.is_dir() else []:
             (folder / wheel.name).symlink_to(wheel)
-    port = free_port()
+    port = free_port(preferred=18765)
     with serve(
         [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
         cwd=folder,

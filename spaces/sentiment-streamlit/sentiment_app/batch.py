@@ -44,7 +44,8 @@ class Scorer:
     """One Ray actor: the model, loaded once, scoring blocks of rows."""
 
     def __init__(self, text_column: str) -> None:
-        self.model = load_model(Settings())
+        # One pass at a time in each actor: the actor pool is the parallelism (actors = cores).
+        self.model = load_model(Settings(workers=1))
         self.text_column = text_column
 
     def __call__(self, block: pa.Table) -> pa.Table:
