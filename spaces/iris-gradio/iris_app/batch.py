@@ -29,15 +29,12 @@ import pyarrow as pa
 from iris_app.model import IrisModel
 from iris_app.settings import Settings
 from iris_app.tables import (
-    ROW,
     BatchInputError,
-    TableWriter,
-    blocks,
     check_suffix,
     errors_path,
     read_table,
     require_columns,
-    start_ray,
+    score_on_ray,
 )
 
 
@@ -95,27 +92,16 @@ def run(args: argparse.Namespace) -> int:
     check_suffix(args.output)
     table = read_table(args.input)
     require_columns(table, columns, args.input)
-    ray, data = start_ray(env_prefix="IRIS_")
-    try:
-        numbered = table.append_column(ROW, pa.array(range(1, table.num_rows + 1)))
-        parts = blocks(numbered, args.actors, args.batch_size)
-        scored = data.from_arrow(parts).map_batches(
-            Scorer,
-            fn_constructor_kwargs={"columns": columns},
-            compute=data.ActorPoolStrategy(size=min(args.actors, len(parts))),
-            batch_size=args.batch_size,
-            batch_format="pyarrow",
-        )
-        with TableWriter(args.output) as out, TableWriter(args.errors, keep_empty=False) as bad:
-            for block in scored.iter_batches(batch_format="pyarrow", batch_size=None):
-                out.write_ok(block)
-                bad.write_failed(block, table.column_names)
-    finally:
-        ray.shutdown()
-    print(f"scored {out.rows} rows into {args.output}", file=sys.stderr)
-    if bad.rows:
-        print(f"{bad.rows} rows could not be scored: see {args.errors}", file=sys.stderr)
-    return 1 if bad.rows else 0
+    return score_on_ray(
+        table,
+        Scorer,
+        {"columns": columns},
+        output=args.output,
+        errors=args.errors,
+        actors=args.actors,
+        batch_size=args.batch_size,
+        env_prefix="IRIS_",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,13 +1,15 @@
-"""Files in and out of a batch job (CSV or Parquet, through Arrow), and Ray started the safe way.
+"""Files in and out of a batch job (CSV or Parquet, through Arrow), and the job run on Ray.
 
-Knows nothing of the model: `batch.py` wires these to it.
+Knows nothing of the model: `batch.py` passes its scorer class to `score_on_ray`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from types import ModuleType, TracebackType
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -154,3 +156,40 @@ def start_ray(env_prefix: str) -> tuple[ModuleType, ModuleType]:
         ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
     return ray, ray.data
+
+
+def score_on_ray(
+    table: pa.Table,
+    scorer: type,
+    scorer_kwargs: dict[str, Any],
+    *,
+    output: Path,
+    errors: Path,
+    actors: int,
+    batch_size: int,
+    env_prefix: str,
+) -> int:
+    """Score `table` with a pool of `scorer` actors (each built once with `scorer_kwargs`, called
+    on Arrow blocks, adding its columns and `error`); write `output` and `errors`; return the exit
+    code: 0 when every row was scored, 1 when some went to the errors file."""
+    ray, data = start_ray(env_prefix)
+    try:
+        numbered = table.append_column(ROW, pa.array(range(1, table.num_rows + 1)))
+        parts = blocks(numbered, actors, batch_size)
+        scored = data.from_arrow(parts).map_batches(
+            scorer,
+            fn_constructor_kwargs=scorer_kwargs,
+            compute=data.ActorPoolStrategy(size=min(actors, len(parts))),
+            batch_size=batch_size,
+            batch_format="pyarrow",
+        )
+        with TableWriter(output) as out, TableWriter(errors, keep_empty=False) as bad:
+            for block in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+                out.write_ok(block)
+                bad.write_failed(block, table.column_names)
+    finally:
+        ray.shutdown()
+    print(f"scored {out.rows} rows into {output}", file=sys.stderr)
+    if bad.rows:
+        print(f"{bad.rows} rows could not be scored: see {errors}", file=sys.stderr)
+    return 1 if bad.rows else 0

@@ -26,15 +26,12 @@ import pyarrow as pa
 from sentiment_app.model import load_model
 from sentiment_app.settings import Settings
 from sentiment_app.tables import (
-    ROW,
     BatchInputError,
-    TableWriter,
-    blocks,
     check_suffix,
     errors_path,
     read_table,
     require_columns,
-    start_ray,
+    score_on_ray,
 )
 
 log = logging.getLogger(__name__)
@@ -90,28 +87,16 @@ def run(args: argparse.Namespace) -> int:
     check_suffix(args.output)
     table = read_table(args.input, text_columns=(args.text_column,))
     require_columns(table, [args.text_column], args.input)
-    ray, data = start_ray(env_prefix="SENTIMENT_")
-    try:
-        numbered = table.append_column(ROW, pa.array(range(1, table.num_rows + 1)))
-        parts = blocks(numbered, args.actors, args.batch_size)
-        dataset = data.from_arrow(parts)
-        scored = dataset.map_batches(
-            Scorer,
-            fn_constructor_kwargs={"text_column": args.text_column},
-            compute=data.ActorPoolStrategy(size=min(args.actors, len(parts))),
-            batch_size=args.batch_size,
-            batch_format="pyarrow",
-        )
-        with TableWriter(args.output) as out, TableWriter(args.errors, keep_empty=False) as bad:
-            for block in scored.iter_batches(batch_format="pyarrow", batch_size=None):
-                out.write_ok(block)
-                bad.write_failed(block, table.column_names)
-    finally:
-        ray.shutdown()
-    print(f"scored {out.rows} rows into {args.output}", file=sys.stderr)
-    if bad.rows:
-        print(f"{bad.rows} rows could not be scored: see {args.errors}", file=sys.stderr)
-    return 1 if bad.rows else 0
+    return score_on_ray(
+        table,
+        Scorer,
+        {"text_column": args.text_column},
+        output=args.output,
+        errors=args.errors,
+        actors=args.actors,
+        batch_size=args.batch_size,
+        env_prefix="SENTIMENT_",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
