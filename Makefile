@@ -24,7 +24,7 @@ LLAMA_STAMP := $(WHEELS)/.llama-cpp-python-$(LLAMA_VERSION)
 # Portable CPU flags: the machine that builds is not the one that runs (see rag-docker/Dockerfile).
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 
-.PHONY: help setup lint test test-fast bench run clean browser screenshots
+.PHONY: help setup lint test test-fast bench run clean browser debs screenshots
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
@@ -45,10 +45,17 @@ $(VENV)/.installed: requirements-dev.txt spaces/*/requirements*.txt $(LLAMA_STAM
 
 setup: $(VENV)/.installed ## Create .venv with every Space's pinned requirements and the test tools
 
-browser: ## Install Debian's chromium and emoji font for the browser tests (needs root or sudo)
-	@{ command -v chromium && dpkg -s fonts-noto-color-emoji; } >/dev/null 2>&1 || { \
+# Debian packages the tests and benchmarks drive: the browser and its emoji font, a C load
+# generator (wrk) and a container registry (docker-registry), each started only by the tests.
+DEBS := chromium chromium-driver fonts-noto-color-emoji wrk docker-registry
+debs: ## Install the Debian packages the tests use: chromium, wrk, docker-registry (root or sudo)
+	@dpkg -s $(DEBS) >/dev/null 2>&1 || { \
 	  $$(command -v sudo || true) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	  $$(command -v sudo || true) apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji; }
+	  $$(command -v sudo || true) apt-get install -y -qq $(DEBS); }
+	@# Debian starts the registry as a service on :5000; the tests run their own on loopback.
+	@{ command -v systemctl >/dev/null && systemctl disable --now docker-registry; } >/dev/null 2>&1 || true
+
+browser: debs ## Install Debian's chromium and emoji font for the browser tests (needs root or sudo)
 
 lint: setup ## ruff, actionlint and hadolint
 	$(VENV)/bin/ruff check .
@@ -58,7 +65,7 @@ lint: setup ## ruff, actionlint and hadolint
 
 include mk/*.mk
 
-test: setup browser artifacts lint ## Everything: lint, unit, API, servers, browser, Docker
+test: setup debs artifacts lint ## Everything: lint, unit, API, servers, browser, Docker
 	$(PY) -m pytest
 
 test-fast: setup artifacts ## The tests that need no Docker and no browser
