@@ -3,6 +3,7 @@
 The Gradio app also serves its MCP server (`predict`) at /gradio_api/mcp/.
 """
 
+import signal
 import sys
 
 import uvicorn
@@ -29,4 +30,13 @@ if __name__ == "__main__":
             "IRIS_MODEL_PATH and IRIS_METADATA_PATH at a trained model."
         )
     configure_logging()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    # On SIGTERM uvicorn stops accepting, lets requests in flight finish (at most
+    # IRIS_SHUTDOWN_TIMEOUT_S), then raises the signal again: ignored, so the process exits 0.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+    )

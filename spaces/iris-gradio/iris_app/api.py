@@ -14,6 +14,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from iris_app.batching import MicroBatcher
 from iris_app.http_limits import BodySizeLimit
+from iris_app.metrics import ModelMetrics
 from iris_app.model import IrisModel, Prediction
 from iris_app.observability import add_request_id
 from iris_app.schemas import (
@@ -55,16 +56,21 @@ def _out(prediction: Prediction, version: str) -> PredictionOut:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The FastAPI app; `app.state.model` is set while the lifespan runs."""
     settings = settings or get_settings()
+    # One registry per app, so that apps built side by side (tests) never share counters.
+    registry = CollectorRegistry()
+    metrics = ModelMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = IrisModel.load(settings.model_path, settings.metadata_path)
         app.state.batcher = MicroBatcher(model.predict, max_batch=settings.max_batch)
+        unwatch = metrics.watch(model, app.state.batcher)
         app.state.batcher.start()
         app.state.model = model
         yield
         app.state.model = None
         await app.state.batcher.stop()
+        unwatch()
 
     app = FastAPI(
         title="Iris classifier",
@@ -72,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
+    app.state.metrics = metrics
     add_error_handlers(app)
     app.add_middleware(
         ApiGuard,
@@ -83,8 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.metrics:
-        # One registry per app, so that apps built side by side (tests) never share counters.
-        registry = CollectorRegistry()
         Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
 

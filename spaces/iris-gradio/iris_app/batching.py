@@ -35,6 +35,11 @@ class MicroBatcher(Generic[Out]):
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
 
+    @property
+    def depth(self) -> int:
+        """Rows waiting for the worker (the queue depth of /metrics)."""
+        return self._queue.qsize()
+
     async def submit(self, row: np.ndarray) -> Out:
         """Predict one row, batched with whatever else is waiting."""
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()

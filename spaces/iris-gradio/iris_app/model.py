@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -39,17 +40,23 @@ class IrisModel:
         self.classes: tuple[str, ...] = tuple(meta["classes"])
         self.features: tuple[str, ...] = tuple(f["name"] for f in meta["features"])
         self.version: str = meta["model_version"]
+        # Told every call's predictions (the API's metrics); the model knows nothing of them.
+        self.on_predict: Callable[[list[Prediction]], None] | None = None
 
     @classmethod
     def load(cls, model_path: Path, metadata_path: Path) -> IrisModel:
         """Read the joblib artifact and its metadata; fail with a clear message."""
         try:
             meta = json.loads(Path(metadata_path).read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot read the metadata {metadata_path}: {exc}") from exc
+        try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", InconsistentVersionWarning)
                 estimator = joblib.load(model_path)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load the Iris model from {model_path}: {exc}") from exc
+        except Exception as exc:  # missing, truncated or not a pickle: unpickling raises anything
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelLoadError(f"cannot load the Iris model from {model_path}: {reason}") from exc
         trained_with = meta.get("versions", {}).get("scikit-learn")
         if caught or trained_with != metadata.version("scikit-learn"):
             log.warning(
@@ -66,7 +73,7 @@ class IrisModel:
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             proba = self.estimator.predict_proba(rows)
         best = proba.argmax(axis=1)
-        return [
+        predictions = [
             Prediction(
                 species=self.classes[b],
                 probabilities={
@@ -75,3 +82,6 @@ class IrisModel:
             )
             for b, row in zip(best, proba, strict=True)
         ]
+        if self.on_predict is not None:
+            self.on_predict(predictions)
+        return predictions

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         7860, ge=1, le=65535, description="Port uvicorn listens on (PORT: deprecated, still read)."
     )
     metrics: bool = Field(True, description="Expose Prometheus metrics at /metrics.")
+    shutdown_timeout_s: float = Field(
+        8.0, gt=0, le=60, description="On SIGTERM, how long requests in flight may finish."
+    )
     api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("IRIS_API_KEY", "API_KEY"),
