@@ -19,6 +19,8 @@ COPIED_MODULES = {
     "legacy_env.py": ["iris-gradio/iris_app", "rag-docker/rag_app"],
     # batch jobs' files in and out, and Ray started on loopback
     "tables.py": ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app"],
+    # the API deployed on Ray Serve from its config file (Ray kept on loopback locally)
+    "serving.py": ["iris-gradio/iris_app", "sentiment-streamlit/sentiment_app"],
 }
 
 

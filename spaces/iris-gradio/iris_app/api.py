@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -12,12 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from iris_app.batching import MicroBatcher
+from iris_app.batching import Batcher, MicroBatcher
 from iris_app.http_limits import BodySizeLimit
 from iris_app.metrics import ModelMetrics
 from iris_app.model import IrisModel, Prediction
 from iris_app.observability import add_request_id
 from iris_app.schemas import (
+    API_ERRORS,
+    BODY_ERRORS,
     BatchIn,
     BatchOut,
     Health,
@@ -25,11 +27,14 @@ from iris_app.schemas import (
     ModelInfo,
     PredictionOut,
     Ready,
+    error_responses,
 )
 from iris_app.security import ApiGuard, add_error_handlers
 from iris_app.settings import Settings, get_settings
 
 MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server, under the mounted UI: an API, keyed
+# Builds the batcher of one lifespan from the model and the settings.
+BatcherFactory = Callable[[IrisModel, Settings], Batcher[Prediction]]
 
 
 def get_model(request: Request) -> IrisModel:
@@ -53,8 +58,19 @@ def _out(prediction: Prediction, version: str) -> PredictionOut:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The FastAPI app; `app.state.model` is set while the lifespan runs."""
+def micro_batcher(model: IrisModel, settings: Settings) -> MicroBatcher[Prediction]:
+    """The Space's own batcher (iris_app.batching)."""
+    return MicroBatcher(model.predict, max_batch=settings.max_batch)
+
+
+def create_app(
+    settings: Settings | None = None, make_batcher: BatcherFactory = micro_batcher
+) -> FastAPI:
+    """The FastAPI app; `app.state.model` is set while the lifespan runs.
+
+    `make_batcher` builds what groups concurrent /predict requests into model calls
+    (iris_app.serve passes Ray Serve's `@serve.batch` in place of the micro-batcher).
+    """
     settings = settings or get_settings()
     # One registry per app, so that apps built side by side (tests) never share counters.
     registry = CollectorRegistry()
@@ -63,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model = IrisModel.load(settings.model_path, settings.metadata_path)
-        app.state.batcher = MicroBatcher(model.predict, max_batch=settings.max_batch)
+        app.state.batcher = make_batcher(model, settings)
         unwatch = metrics.watch(model, app.state.batcher)
         app.state.batcher.start()
         app.state.model = model
@@ -93,13 +109,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
 
-    @app.post("/predict", tags=["predict"])
+    @app.post("/predict", tags=["predict"], responses=BODY_ERRORS)
     async def predict(features: IrisFeatures, model: ModelDep, request: Request) -> PredictionOut:
         """Predict the species of one flower (concurrent requests share one model call)."""
-        batcher: MicroBatcher[Prediction] = request.app.state.batcher
+        batcher: Batcher[Prediction] = request.app.state.batcher
         return _out(await batcher.submit(_rows([features], model.features)), model.version)
 
-    @app.post("/predict/batch", tags=["predict"])
+    @app.post("/predict/batch", tags=["predict"], responses=BODY_ERRORS)
     async def predict_batch(batch: BatchIn, model: ModelDep) -> BatchOut:
         """Predict many flowers at once, in order."""
         predictions = await run_in_threadpool(model.predict, _rows(batch.items, model.features))
@@ -110,12 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """200 while the process is up (the model may still be loading)."""
         return Health(status="ok")
 
-    @app.get("/ready", tags=["ops"], responses={503: {"description": "model not loaded yet"}})
+    @app.get("/ready", tags=["ops"], responses=error_responses(503))
     async def ready(model: ModelDep) -> Ready:
         """200 once the model is loaded, 503 before."""
         return Ready(status="ready", model_version=model.version)
 
-    @app.get("/model", tags=["ops"])
+    @app.get("/model", tags=["ops"], responses=API_ERRORS)
     async def model_info(model: ModelDep) -> ModelInfo:
         """The model's metadata and metrics."""
         meta: dict[str, Any] = model.meta

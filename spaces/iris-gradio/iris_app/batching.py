@@ -8,11 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
 Out = TypeVar("Out")
+Out_co = TypeVar("Out_co", covariant=True)
+
+
+class Batcher(Protocol[Out_co]):
+    """What the API asks of a batcher: MicroBatcher here, Ray Serve's `@serve.batch` in
+    iris_app.serve. Started and stopped once per lifespan."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def submit(self, row: np.ndarray) -> Out_co: ...
 
 
 class MicroBatcher(Generic[Out]):

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from sentiment_app.batching import MicroBatcher
+from sentiment_app.batching import Batcher, MicroBatcher
 from sentiment_app.http_limits import BodySizeLimit
 from sentiment_app.model import Prediction, SentimentModel, load_model
 from sentiment_app.observability import add_request_id
@@ -35,6 +35,8 @@ from sentiment_app.tools import PATH as MCP_PATH
 from sentiment_app.tools import McpEndpoint
 
 NOT_LOADED = "The model is not loaded yet."
+# Builds the batcher of one lifespan from the model, the settings and the batch-size metric.
+BatcherFactory = Callable[[SentimentModel, Settings, Callable[[int], None]], Batcher[Prediction]]
 
 
 def get_model(request: Request) -> SentimentModel:
@@ -45,7 +47,7 @@ def get_model(request: Request) -> SentimentModel:
     return model
 
 
-def get_batcher(request: Request) -> MicroBatcher[Prediction]:
+def get_batcher(request: Request) -> Batcher[Prediction]:
     """The micro-batcher in front of the model; 503 until it runs."""
     batcher = getattr(request.app.state, "batcher", None)
     if batcher is None:
@@ -54,7 +56,7 @@ def get_batcher(request: Request) -> MicroBatcher[Prediction]:
 
 
 ModelDep = Annotated[SentimentModel, Depends(get_model)]
-BatcherDep = Annotated[MicroBatcher[Prediction], Depends(get_batcher)]
+BatcherDep = Annotated[Batcher[Prediction], Depends(get_batcher)]
 router = APIRouter()
 
 
@@ -96,8 +98,21 @@ def model_info(model: ModelDep) -> ModelOut:
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The API app; `app.state.model` and `app.state.batcher` are set while the lifespan runs."""
+def micro_batcher(
+    model: SentimentModel, settings: Settings, on_batch: Callable[[int], None]
+) -> MicroBatcher[Prediction]:
+    """The Space's own batcher (sentiment_app.batching)."""
+    return MicroBatcher(model.predict, settings.max_batch, settings.batch_wait_ms, on_batch)
+
+
+def create_app(
+    settings: Settings | None = None, make_batcher: BatcherFactory = micro_batcher
+) -> FastAPI:
+    """The API app; `app.state.model` and `app.state.batcher` are set while the lifespan runs.
+
+    `make_batcher` builds what groups concurrent texts into model calls (sentiment_app.serve
+    passes Ray Serve's `@serve.batch` in place of the micro-batcher).
+    """
     settings = settings or get_settings()
     # One registry per app, so that apps built side by side (tests) never share counters.
     registry = CollectorRegistry()
@@ -114,9 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Load the model once, then serve through one micro-batcher (HTTP routes and MCP)."""
         logging.basicConfig(level=logging.INFO)
         model = load_model(settings)
-        batcher = MicroBatcher(
-            model.predict, settings.max_batch, settings.batch_wait_ms, batch_size.observe
-        )
+        batcher = make_batcher(model, settings, batch_size.observe)
         async with batcher, mcp_endpoint.serving(batcher):
             app.state.model, app.state.batcher = model, batcher
             yield

@@ -7,9 +7,23 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Batcher(Protocol[T_co]):
+    """What the API asks of a batcher: MicroBatcher here, Ray Serve's `@serve.batch` in
+    sentiment_app.serve. Entered once per lifespan."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def predict(self, text: str) -> T_co: ...
+
+    async def predict_many(self, texts: Sequence[str]) -> list[T_co]: ...
 
 
 class MicroBatcher(Generic[T]):

@@ -15,7 +15,7 @@ from pydantic import Field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sentiment_app.batching import MicroBatcher
+from sentiment_app.batching import Batcher
 from sentiment_app.model import Prediction
 from sentiment_app.schemas import MAX_TEXTS, BatchOut, SentimentOut, Text
 
@@ -23,7 +23,7 @@ PATH = "/mcp"
 INSTRUCTIONS = "Classifies English text (reviews, comments) as POSITIVE or NEGATIVE."
 
 
-def build_server(batcher: MicroBatcher[Prediction]) -> FastMCP:
+def build_server(batcher: Batcher[Prediction]) -> FastMCP:
     """A stateless MCP server with one tool, `classify`, answering through `batcher`."""
     server = FastMCP(
         "Sentiment",
@@ -66,7 +66,7 @@ class McpEndpoint:
         self._app: ASGIApp | None = None
 
     @asynccontextmanager
-    async def serving(self, batcher: MicroBatcher[Prediction]) -> AsyncIterator[None]:
+    async def serving(self, batcher: Batcher[Prediction]) -> AsyncIterator[None]:
         """Serve MCP requests while the block runs (inside the API's lifespan)."""
         server = build_server(batcher)
         app = server.streamable_http_app()
