@@ -49,7 +49,7 @@ setup: $(VENV)/.installed ## Create .venv with every Space's pinned requirements
 # generator (wrk) and a container registry (docker-registry), each started only by the tests.
 DEBS := chromium chromium-driver fonts-noto-color-emoji wrk docker-registry
 debs: ## Install the Debian packages the tests use: chromium, wrk, docker-registry (root or sudo)
-	@dpkg -s $(DEBS) >/dev/null 2>&1 || { \
+	@{ command -v chromium wrk docker-registry && dpkg -s fonts-noto-color-emoji; } >/dev/null 2>&1 || { \
 	  $$(command -v sudo || true) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  $$(command -v sudo || true) apt-get install -y -qq $(DEBS); }
 	@# Debian starts the registry as a service on :5000; the tests run their own on loopback.
