@@ -55,3 +55,32 @@ def test_metadata_that_does_not_match_is_refused(tmp_path) -> None:
     shutil.copy(settings.model_path, tmp_path / "model.joblib")
     with pytest.raises(ModelLoadError, match="do not match"):
         IrisModel.load(tmp_path / "model.joblib", tmp_path / "meta.json")
+
+
+def test_the_onnx_twin_serves_with_the_joblib_models_probabilities(model: IrisModel) -> None:
+    assert model.runtime == "onnxruntime"
+    x = data.load().x
+    with_onnx = model.proba(x)
+    with_sklearn = model.estimator.predict_proba(x)
+    assert np.abs(with_onnx - with_sklearn).max() < 1e-6
+
+
+def test_without_a_usable_onnx_twin_scikit_learn_serves(tmp_path) -> None:
+    settings = get_settings()
+    shutil.copy(settings.model_path, tmp_path / "model.joblib")
+    alone = IrisModel.load(tmp_path / "model.joblib", settings.metadata_path)
+    assert alone.runtime == "scikit-learn"
+    (tmp_path / "model.onnx").write_bytes(b"not a graph")
+    broken = IrisModel.load(tmp_path / "model.joblib", settings.metadata_path)
+    assert broken.runtime == "scikit-learn"
+    # a twin of another model (stale after a retrain) disagrees, and is not used
+    from sklearn.linear_model import LogisticRegression
+
+    from iris_app.train import to_onnx
+
+    iris = data.load()
+    other = LogisticRegression(max_iter=500).fit(iris.x, iris.y)
+    (tmp_path / "model.onnx").write_bytes(to_onnx(other))
+    stale = IrisModel.load(tmp_path / "model.joblib", settings.metadata_path)
+    assert stale.runtime == "scikit-learn"
+    assert [p.species for p in stale.predict(iris.x[[0, 60, 120]])] == list(iris.classes)
