@@ -113,3 +113,24 @@ def space_url(tmp_path_factory: pytest.TempPathFactory, index_copy: Path) -> Ite
         [sys.executable, "app.py"], cwd=copy, env=env, ready_url=f"{url}/ready", timeout=180
     ):
         yield url
+
+
+TEST_KEY = "test-key-b4d-1nput"  # the keyed server's API_KEY
+
+
+@pytest.fixture(scope="session")
+def keyed_url(tmp_path_factory: pytest.TempPathFactory, index_copy: Path) -> Iterator[str]:
+    """The whole Space with API_KEY set (so uploads go to the shared index with the key), on its
+    own copy of the index, without rate limits and with short answers (RAG_MAX_TOKENS=16): the
+    bad-input catalogue and schemathesis send it many requests and uploads."""
+    copy = tmp_path_factory.mktemp("keyed-space") / SPACE.name
+    shutil.copytree(SPACE, copy, ignore=shutil.ignore_patterns("__pycache__", "index"))
+    shutil.copytree(index_copy, copy / "index", symlinks=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"RAG_PORT": str(port), "PYTHONPATH": "", "RAG_INDEX_DIR": str(copy / "index")}
+    env |= {"API_KEY": TEST_KEY, "RAG_RATE_LIMIT": "none", "RAG_RATE_LIMITS": "{}"}
+    env |= {"RAG_MAX_TOKENS": "16", "RAG_N_THREADS": "1"}
+    cmd = [sys.executable, "app.py"]
+    with serve(cmd, cwd=copy, env=env, ready_url=f"{url}/ready", timeout=180):
+        yield url

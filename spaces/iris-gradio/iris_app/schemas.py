@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,3 +102,30 @@ class Ready(BaseModel):
 
     status: Literal["ready"]
     model_version: str
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer: one readable sentence, and details for programs."""
+
+    message: str = Field(description="What went wrong, in one sentence for people.")
+    detail: Any = Field(None, description="More: the errors field by field (422), or null.")
+
+
+ERROR_MEANINGS = {
+    400: "The body is not parseable JSON (malformed, not UTF-8, or nested too deep).",
+    401: "No API key, or not a valid one (only when the Space has an API key set).",
+    413: "The request body is larger than the limit.",
+    422: "Invalid request: the message names each bad field.",
+    429: "Too many requests from this client; retry after Retry-After seconds.",
+    503: "Not ready: the model is still loading.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the one error body."""
+    return {code: {"model": ErrorOut, "description": ERROR_MEANINGS[code]} for code in codes}
+
+
+# What an API route may refuse with (routes with a body add 400, 413 and 422).
+API_ERRORS = error_responses(401, 429, 503)
+BODY_ERRORS = error_responses(400, 401, 413, 422, 429, 503)

@@ -30,6 +30,8 @@ from rag_app.schemas import (
     Source,
     UploadResponse,
     UploadResult,
+    error_responses,
+    has_words,
 )
 from rag_app.security import ApiGuard, add_error_handlers, key_is_valid, parse_keys, presented_key
 from rag_app.service import RagService
@@ -50,6 +52,8 @@ ServiceDep = Annotated[RagService, Depends(service_of)]
 
 def check_text(text: str, top_k: int | None, service: RagService, what: str) -> None:
     s = service.settings
+    if not has_words(text):  # the MCP tools' check (the JSON schema does it for HTTP)
+        raise HTTPException(422, f"{what} must contain at least one letter or digit")
     if len(text) > s.max_question_chars:
         raise HTTPException(
             422, f"{what} is {len(text)} characters; the limit is {s.max_question_chars}"
@@ -95,8 +99,8 @@ async def _tokens(stream: TokenStream, request: Request) -> AsyncIterator[str]:
             yield token
 
 
-rag = APIRouter(tags=["rag"])
-documents_router = APIRouter(tags=["documents"])
+rag = APIRouter(tags=["rag"], responses=error_responses(400, 401, 413, 422, 429, 503))
+documents_router = APIRouter(tags=["documents"], responses=error_responses(401, 429, 503))
 
 
 @rag.post("/search")
@@ -148,7 +152,9 @@ def documents(svc: ServiceDep) -> DocumentsResponse:
     return DocumentsResponse(documents=docs, chunks=svc.index.size)
 
 
-@documents_router.post("/documents", status_code=201)
+@documents_router.post(
+    "/documents", status_code=201, responses=error_responses(400, 403, 413, 415, 422)
+)
 async def upload(
     svc: ServiceDep, request: Request, files: Annotated[list[UploadFile], File()]
 ) -> UploadResponse:
@@ -240,7 +246,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
         """200 while the process is up (it may still be loading)."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"], responses={503: {"description": "still loading"}})
+    @app.get("/ready", tags=["ops"], responses=error_responses(503))
     def ready() -> dict[str, str | int]:
         """200 once the index and the LLM are loaded, 503 before."""
         if not service.ready or service.index is None:

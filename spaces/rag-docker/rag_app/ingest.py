@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 SUPPORTED = (".md", ".txt", ".pdf")
 BATCH = 32
+# A PDF's pages may hold at most this many times its file size (plus 1 MiB) once decompressed:
+# real documents deflate 3-10x, a decompression bomb 1000x (pypdf stops each stream at 75 MB, but
+# a small file can hold many such streams, each taking seconds to parse).
+PDF_MAX_EXPANSION = 20
 
 
 class DocumentError(ValueError):
@@ -65,6 +69,8 @@ def load_documents(path: Path, source: str) -> list[Document]:
     if suffix not in SUPPORTED:
         raise DocumentError(f"{source}: unsupported type '{suffix}', expected one of {SUPPORTED}")
     is_pdf = suffix == ".pdf"
+    if is_pdf:
+        check_pdf(path, source)
     loader = PyPDFLoader(str(path)) if is_pdf else TextLoader(str(path), encoding="utf-8")
     try:
         docs = loader.load()
@@ -78,6 +84,35 @@ def load_documents(path: Path, source: str) -> list[Document]:
         page = doc.metadata.get("page")
         doc.metadata = {"source": source, "page": page + 1 if is_pdf else None}
     return docs
+
+
+def check_pdf(path: Path, source: str) -> None:
+    """DocumentError for a PDF that needs a password, or whose pages decompress to far more than
+    its size (a decompression bomb), before any text is extracted."""
+    from pypdf import PasswordType, PdfReader
+    from pypdf.errors import LimitReachedError
+
+    limit = PDF_MAX_EXPANSION * path.stat().st_size + 2**20
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise DocumentError(f"{source}: the PDF is encrypted; upload a copy without a password")
+        expanded = 0
+        for page in reader.pages:
+            contents = page.get_contents()
+            expanded += len(contents.get_data()) if contents is not None else 0
+            if expanded > limit:
+                raise LimitReachedError(expanded)
+    except DocumentError:
+        raise
+    except LimitReachedError as exc:  # ours, or pypdf's own limit on one stream
+        raise DocumentError(
+            f"{source}: its pages decompress to more than {PDF_MAX_EXPANSION} times the file's "
+            "size; a PDF like that (a decompression bomb) is not ingested"
+        ) from exc
+    except Exception as exc:  # pypdf raises many types for malformed files and its own limits
+        reason = str(exc).split("\n")[0] or type(exc).__name__
+        raise DocumentError(f"{source}: not a readable pdf file ({reason})") from exc
 
 
 # Chunks end where sentences end: after a blank line, then after . ! or ?, and only then inside a

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import unicodedata
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+def has_words(text: str) -> bool:
+    """A question needs words: at least one letter or digit. One made only of NUL, control or
+    invisible characters, punctuation or emoji has nothing to retrieve by (it matched an
+    unrelated passage before this rule)."""
+    return any(unicodedata.category(c)[0] in "LN" for c in text)
+
+
+def _has_words(text: str) -> str:
+    if not has_words(text):
+        raise ValueError(
+            "must contain at least one letter or digit (it is blank, or only control characters, "
+            "invisible characters, punctuation or symbols)"
+        )
+    return text
+
+
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_has_words)
+]
+TopK = Annotated[int, Field(ge=1, strict=True)]  # strict: not "3", 2.0 or true
 
 
 class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     query: Text = Field(description="What to look for.", examples=["How do I expose metrics?"])
-    top_k: int = Field(5, ge=1, description="How many chunks to return (at most RAG_TOP_K_MAX).")
+    top_k: TopK = Field(5, description="How many chunks to return (at most RAG_TOP_K_MAX).")
 
 
 class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     question: Text = Field(description="The question.", examples=["What port does a Space use?"])
-    top_k: int | None = Field(
-        None, ge=1, description="Passages given to the LLM (RAG_TOP_K_DEFAULT)."
-    )
+    top_k: TopK | None = Field(None, description="Passages given to the LLM (RAG_TOP_K_DEFAULT).")
 
 
 class Source(BaseModel):
@@ -91,3 +114,27 @@ class UploadResult(BaseModel):
 class UploadResponse(BaseModel):
     results: list[UploadResult]
     chunks: int = Field(description="Chunks in the index after the upload.")
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer: one readable sentence, and details for programs."""
+
+    message: str = Field(description="What went wrong, in one sentence for people.")
+    detail: Any = Field(None, description="More: the errors field by field (422), or null.")
+
+
+ERROR_MEANINGS = {
+    400: "The body is not parseable JSON (malformed, not UTF-8, or nested too deep).",
+    401: "No API key, or not a valid one (only when the Space has an API key set).",
+    403: "Uploads into the shared index need the API key (see RAG_UPLOADS).",
+    413: "The request body, or an uploaded file, is larger than its limit.",
+    415: "An uploaded file of a type other than .md, .txt or .pdf.",
+    422: "Invalid request: the message names each bad field.",
+    429: "Too many requests from this client; retry after Retry-After seconds.",
+    503: "Not ready (the index and the LLM are loading), or the LLM queue is full.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the one error body."""
+    return {code: {"model": ErrorOut, "description": ERROR_MEANINGS[code]} for code in codes}

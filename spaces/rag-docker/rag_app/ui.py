@@ -17,6 +17,7 @@ from rag_app.evidence import Evidence
 from rag_app.index import RagIndex
 from rag_app.ingest import SUPPORTED, DocumentError, ingest_bytes
 from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError
+from rag_app.schemas import has_words
 from rag_app.service import RagService
 from rag_app.tools import add_tools
 
@@ -120,8 +121,8 @@ def build_ui(service: RagService) -> gr.Blocks:
         if not service.ready or service.chain is None:
             yield "The index and the model are still loading; try again in a moment."
             return
-        if not question:
-            yield "Please type a question."
+        if not has_words(question):
+            yield "Please type a question (in words: at least one letter or digit)."
             return
         limit = service.settings.max_question_chars
         if len(question) > limit:

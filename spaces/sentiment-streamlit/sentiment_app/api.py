@@ -21,6 +21,8 @@ from sentiment_app.http_limits import BodySizeLimit
 from sentiment_app.model import Prediction, SentimentModel, load_model
 from sentiment_app.observability import add_request_id
 from sentiment_app.schemas import (
+    API_ERRORS,
+    BODY_ERRORS,
     BatchOut,
     HealthOut,
     ModelOut,
@@ -28,6 +30,7 @@ from sentiment_app.schemas import (
     SentimentOut,
     TextIn,
     TextsIn,
+    error_responses,
 )
 from sentiment_app.security import ApiGuard, add_error_handlers
 from sentiment_app.settings import Settings, get_settings
@@ -60,14 +63,14 @@ BatcherDep = Annotated[Batcher[Prediction], Depends(get_batcher)]
 router = APIRouter()
 
 
-@router.post("/sentiment", response_model=SentimentOut)
+@router.post("/sentiment", response_model=SentimentOut, responses=BODY_ERRORS)
 async def sentiment(body: TextIn, batcher: BatcherDep) -> SentimentOut:
     """Classify one text."""
     result = await batcher.predict(body.text)
     return SentimentOut(label=result.label, score=result.score)
 
 
-@router.post("/sentiment/batch", response_model=BatchOut)
+@router.post("/sentiment/batch", response_model=BatchOut, responses=BODY_ERRORS)
 async def sentiment_batch(body: TextsIn, batcher: BatcherDep) -> BatchOut:
     """Classify up to 256 texts; results come back in the same order."""
     results = await batcher.predict_many(body.texts)
@@ -80,13 +83,13 @@ def health() -> HealthOut:
     return HealthOut(status="ok")
 
 
-@router.get("/ready", tags=["ops"], responses={503: {"description": "model not loaded yet"}})
+@router.get("/ready", tags=["ops"], responses=error_responses(503))
 def ready(model: ModelDep) -> ReadyOut:
     """200 once the model is loaded, 503 before."""
     return ReadyOut(status="ready", model=model.source, backend=model.logits.name)
 
 
-@router.get("/model", response_model=ModelOut)
+@router.get("/model", response_model=ModelOut, responses=API_ERRORS)
 def model_info(model: ModelDep) -> ModelOut:
     """The model in use, its labels and the accuracy measured when it was trained."""
     return ModelOut(

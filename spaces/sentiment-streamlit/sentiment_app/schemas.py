@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 MAX_TEXTS = 256
+VISIBLE = "LNPS"  # Unicode categories: letters, numbers, punctuation, symbols
 
 
 def _check_text(text: str) -> str:
-    if not text.strip():
-        raise ValueError("text must contain at least one non-whitespace character")
+    """Valid Unicode with something to read: a letter, digit, punctuation mark or symbol (emoji
+    count); blank text, or text made only of control or invisible format characters, does not."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("text must be valid Unicode (it contains a lone surrogate)") from None
+    if not any(unicodedata.category(c)[0] in VISIBLE for c in text):
+        raise ValueError(
+            "text must contain at least one non-whitespace character: a letter, digit, "
+            "punctuation mark or symbol (control and invisible characters do not count)"
+        )
     return text
 
 
@@ -25,11 +32,15 @@ Text = Annotated[str, AfterValidator(_check_text)]
 class TextIn(BaseModel):
     """One text to classify; longer than the model's window is fine (head and tail are kept)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     text: Text = Field(examples=["A charming, funny and moving film."])
 
 
 class TextsIn(BaseModel):
     """Up to 256 texts to classify."""
+
+    model_config = ConfigDict(extra="forbid")
 
     texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS, examples=[["Great!", "Awful."]])
 
@@ -69,3 +80,30 @@ class ReadyOut(BaseModel):
     status: Literal["ready"]
     model: str
     backend: str
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer: one readable sentence, and details for programs."""
+
+    message: str = Field(description="What went wrong, in one sentence for people.")
+    detail: Any = Field(None, description="More: the errors field by field (422), or null.")
+
+
+ERROR_MEANINGS = {
+    400: "The body is not parseable JSON (malformed, not UTF-8, or nested too deep).",
+    401: "No API key, or not a valid one (only when the Space has an API key set).",
+    413: "The request body is larger than the limit.",
+    422: "Invalid request: the message names each bad field.",
+    429: "Too many requests from this client; retry after Retry-After seconds.",
+    503: "Not ready: the model is still loading.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the one error body."""
+    return {code: {"model": ErrorOut, "description": ERROR_MEANINGS[code]} for code in codes}
+
+
+# What an API route may refuse with (routes with a body add 400, 413 and 422).
+API_ERRORS = error_responses(401, 429, 503)
+BODY_ERRORS = error_responses(400, 401, 413, 422, 429, 503)
