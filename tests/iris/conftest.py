@@ -41,3 +41,16 @@ def space_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"IRIS_PORT": str(port), "PYTHONPATH": "", **UNLIMITED_ENV}
     with serve([sys.executable, "app.py"], cwd=copy, env=env, ready_url=f"{url}/health"):
         yield url
+
+
+TEST_KEY = "test-key-1r1s-7c4e"  # the keyed server's API_KEY
+
+
+@pytest.fixture(scope="session")
+def keyed_space_url() -> Iterator[str]:
+    """The whole Space with API_KEY set (a Space secret) and no rate limit, on a free port."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"IRIS_PORT": str(port), "API_KEY": TEST_KEY, **UNLIMITED_ENV}
+    with serve([sys.executable, "app.py"], cwd=SPACE, env=env, ready_url=f"{url}/ready"):
+        yield url
