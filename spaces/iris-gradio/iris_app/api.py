@@ -10,13 +10,12 @@ import numpy as np
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from iris_app.batching import Batcher, MicroBatcher
 from iris_app.http_limits import BodySizeLimit
 from iris_app.metrics import ModelMetrics
 from iris_app.model import IrisModel, Prediction
-from iris_app.observability import add_request_id
+from iris_app.observability import add_metrics, add_request_id
 from iris_app.schemas import (
     API_ERRORS,
     BODY_ERRORS,
@@ -106,7 +105,7 @@ def create_app(
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     if settings.metrics:
-        Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
+        add_metrics(app, registry)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
 
     @app.post("/predict", tags=["predict"], responses=BODY_ERRORS)

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Request, U
 from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CollectorRegistry
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from rag_app.chain import Prepared
 from rag_app.http_limits import BodySizeLimit
 from rag_app.ingest import SUPPORTED, DocumentError
 from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError, TokenStream
-from rag_app.observability import add_request_id
+from rag_app.observability import add_metrics, add_request_id
 from rag_app.schemas import (
     AskRequest,
     AskResponse,
@@ -235,9 +234,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
         protected_prefixes=[MCP_PATH],
     )
     # One registry per app, so that apps built side by side (tests) never share counters.
-    Instrumentator(registry=CollectorRegistry()).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    add_metrics(app, CollectorRegistry())
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_limit)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
 

@@ -14,12 +14,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from sentiment_app.batching import Batcher, MicroBatcher
 from sentiment_app.http_limits import BodySizeLimit
 from sentiment_app.model import Prediction, SentimentModel, load_model
-from sentiment_app.observability import add_request_id
+from sentiment_app.observability import add_metrics, add_request_id
 from sentiment_app.schemas import (
     API_ERRORS,
     BODY_ERRORS,
@@ -155,7 +154,7 @@ def create_app(
         protected_prefixes=[MCP_PATH],
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    Instrumentator(registry=registry).instrument(app).expose(app, include_in_schema=False)
+    add_metrics(app, registry)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
     app.include_router(router)
     app.add_route(MCP_PATH, mcp_endpoint, include_in_schema=False)  # MCP uses POST and GET
