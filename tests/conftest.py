@@ -202,3 +202,45 @@ def wheel_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout=20,
     ):
         yield f"http://127.0.0.1:{port}/"
+
+
+# The Docker Spaces' images, built once per test session under these tags and shared by every
+# Docker test (test_docker, test_contract, test_registry); `make images` passes the same build
+# arguments, so its builds come from the same layer cache.
+SPACE_IMAGES = {
+    "sentiment-streamlit": "hf-spaces/sentiment-streamlit:test",
+    "rag-docker": "hf-spaces-monorepo/rag-docker:test",
+}
+
+
+def image_build_args(wheel_server: str) -> list[str]:
+    """The tests' `docker build` arguments: wheels from wheel_server, no torch index."""
+    return ["--build-arg", f"PIP_FIND_LINKS={wheel_server}", "--build-arg", "TORCH_INDEX="]
+
+
+@pytest.fixture(scope="session")
+def space_image(wheel_server: str) -> Callable[[str], str]:
+    """`space_image(name)` builds that Space's image once per session and returns its tag."""
+    built: dict[str, str] = {}
+
+    def build(space: str) -> str:
+        if space in built:
+            return built[space]
+        need(docker_ready(), "no Docker engine (run ../shared/docker/engine.sh all)")
+        if space == "sentiment-streamlit" and not (SPACES / space / "model/config.json").is_file():
+            pytest.fail(f"{SPACES / space / 'model'} is missing: run `make sentiment-model`")
+        tag = SPACE_IMAGES[space]
+        cmd = ["docker", "build", "--network", "host", "-t", tag, *image_build_args(wheel_server)]
+        run = subprocess.run(
+            [*cmd, str(SPACES / space)],
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+        )
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        built[space] = tag
+        return tag
+
+    return build

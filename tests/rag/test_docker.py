@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import SPACES, docker_ready, need
+from conftest import SPACES
 from docker_devmode import dev_mode_problems, dev_mode_tools_bytes
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -41,35 +41,15 @@ def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def image(wheel_server: str) -> dict:
-    """Build the image (the prebuilt llama-cpp and CPU torch wheels come from wheel_server)."""
-    need(docker_ready(), "no Docker engine (run ../shared/docker/engine.sh all)")
+def image(space_image) -> dict:
+    """The image, built once per session (tests/conftest.py; the prebuilt llama-cpp and CPU torch
+    wheels come from wheel_server)."""
     began = time.monotonic()
-    build = subprocess.run(
-        [
-            "docker",
-            "build",
-            "--network",
-            "host",
-            "-t",
-            IMAGE,
-            "--build-arg",
-            f"PIP_FIND_LINKS={wheel_server}",
-            "--build-arg",
-            "TORCH_INDEX=",
-            str(SPACE),
-        ],
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-        capture_output=True,
-        text=True,
-        timeout=2400,
-        check=False,
-    )
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    assert space_image("rag-docker") == IMAGE
     size = int(docker("image", "inspect", "-f", "{{.Size}}", IMAGE).stdout)
     figures = {"build_seconds": round(time.monotonic() - began), "size_gb": round(size / 1e9, 2)}
     print(f"rag-docker image: {figures}")
-    return {**figures, "log": build.stdout + build.stderr}
+    return figures
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
-from conftest import SPACES, docker_ready, free_port, need, wait_http
+from conftest import SPACES, free_port, wait_http
 from docker_devmode import dev_mode_problems, dev_mode_tools_bytes
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -23,17 +22,8 @@ def _docker(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def image(wheel_server: str, model_dir) -> str:
-    need(docker_ready(), "no Docker engine (run ../shared/docker/engine.sh all)")
-    args = ["--build-arg", f"PIP_FIND_LINKS={wheel_server}", "--build-arg", "TORCH_INDEX="]
-    build = subprocess.run(
-        ["docker", "build", "--network", "host", "-t", TAG, *args, str(SPACE)],
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+def image(space_image, model_dir) -> str:
+    assert space_image("sentiment-streamlit") == TAG  # built once per session (tests/conftest.py)
     size = int(_docker("image", "inspect", "-f", "{{.Size}}", TAG).stdout)
     base = int(_docker("image", "inspect", "-f", "{{.Size}}", "python:3.11-slim").stdout)
     print(f"\nsentiment-streamlit image: {size / 1e9:.2f} GB, {(size - base) / 1e9:.2f} above base")
