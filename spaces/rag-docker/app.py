@@ -6,6 +6,7 @@ The Gradio app also serves its MCP server (`search`, `ask`) at /gradio_api/mcp/.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -14,7 +15,7 @@ import gradio as gr
 import uvicorn
 
 from rag_app.api import create_app
-from rag_app.index import IndexLoadError, check_index
+from rag_app.index import IndexLoadError, verify_index
 from rag_app.observability import configure_logging
 from rag_app.service import RagService
 from rag_app.settings import get_settings
@@ -29,7 +30,7 @@ app = gr.mount_gradio_app(
 
 if __name__ == "__main__":
     try:  # a missing, corrupt or foreign index stops here with one clear line, not a traceback
-        check_index(settings.rag_index_dir, settings.embedding_name)
+        verify_index(settings.rag_index_dir, settings.embedding_name)
     except IndexLoadError as exc:
         sys.exit(f"error: {exc}")
     if settings.llm_model_path and not os.path.isfile(settings.llm_model_path):
@@ -38,4 +39,20 @@ if __name__ == "__main__":
             "GGUF model, or unset it to use RAG_LLM_REPO_ID or the packaged SmolLM2."
         )
     configure_logging()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        )
+    )
+    # On SIGTERM uvicorn stops accepting and lets requests in flight finish (at most
+    # RAG_SHUTDOWN_TIMEOUT_S); the API ends a generation still running 1 s before that with a
+    # clear error. uvicorn then raises the signal again: ignored, so the process exits 0.
+    app.state.stopping = lambda: server.should_exit
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    server.run()
+    if not server.started:  # the lifespan failed (uvicorn.run exits 3 then, too)
+        sys.exit(3)

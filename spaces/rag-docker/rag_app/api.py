@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated
@@ -15,7 +16,15 @@ from prometheus_client import CollectorRegistry
 from rag_app.chain import Prepared
 from rag_app.http_limits import BodySizeLimit
 from rag_app.ingest import SUPPORTED, DocumentError
-from rag_app.llm import LLMError, QueueFullError, QueueTimeoutError, TokenStream
+from rag_app.llm import (
+    GenerationTimeoutError,
+    LLMError,
+    QueueFullError,
+    QueueTimeoutError,
+    ShuttingDownError,
+    TokenStream,
+)
+from rag_app.metrics import RagMetrics
 from rag_app.observability import add_metrics, add_request_id
 from rag_app.schemas import (
     AskRequest,
@@ -37,6 +46,7 @@ from rag_app.service import RagService
 from rag_app.settings import Settings, get_settings
 
 MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server, under the mounted UI: an API, keyed
+STOPPING = "the server is shutting down; ask again in a moment"
 
 
 def service_of(request: Request) -> RagService:
@@ -65,21 +75,36 @@ async def prepared_answer(body: AskRequest, service: ServiceDep) -> Prepared:
     """Retrieve, then wait for the LLM; 503 if the queue is full or the wait too long."""
     check_text(body.question, body.top_k, service, "the question")
     assert service.chain is not None
+    assert service.queue is not None
     try:
+        if service.settings.answer_mode != "extract":  # a full queue refuses before retrieval
+            service.queue.check_room()
         prepared = await run_in_threadpool(service.chain.prepare, body.question, body.top_k)
         if prepared.stream is not None:
             await prepared.stream.await_started(service.settings.queue_timeout_s)
-    except (QueueFullError, QueueTimeoutError) as exc:
+    except (QueueFullError, QueueTimeoutError, ShuttingDownError) as exc:
         raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
     return prepared
+
+
+def llm_failure(exc: LLMError) -> tuple[int, str]:
+    """The HTTP status of a generation that did not finish, and its kind for the stream's event."""
+    if isinstance(exc, GenerationTimeoutError):
+        return 504, "generation_timeout"
+    if isinstance(exc, ShuttingDownError):
+        return 503, "shutting_down"
+    return 502, "llm_failed"
 
 
 PreparedDep = Annotated[Prepared, Depends(prepared_answer)]
 
 
-def _answer(service: RagService, prepared: Prepared, text: str) -> AskResponse:
+def _answer(service: RagService, prepared: Prepared, text: str, request: Request) -> AskResponse:
     assert service.chain is not None
-    return AskResponse(**service.chain.finish(prepared, text).to_dict())
+    answer = service.chain.finish(prepared, text)
+    metrics: RagMetrics = request.app.state.metrics
+    metrics.answers.labels(answer.kind).inc()
+    return AskResponse(**answer.to_dict())
 
 
 def _context(prepared: Prepared) -> Context:
@@ -109,7 +134,13 @@ def search(body: SearchRequest, svc: ServiceDep) -> SearchResponse:
     return SearchResponse(results=[Source(**asdict(h)) for h in svc.search(body.query, body.top_k)])
 
 
-@rag.post("/ask", responses={503: {"description": "LLM queue full"}})
+@rag.post(
+    "/ask",
+    responses={
+        503: {"description": "LLM queue full, or the server shutting down"},
+        504: {"description": "the generation ran longer than RAG_GENERATION_TIMEOUT_S"},
+    },
+)
 async def ask(prepared: PreparedDep, svc: ServiceDep, request: Request) -> AskResponse:
     """The answer with its quoted evidence, sources and timings."""
     text = ""
@@ -117,8 +148,10 @@ async def ask(prepared: PreparedDep, svc: ServiceDep, request: Request) -> AskRe
         try:
             text = "".join([token async for token in _tokens(prepared.stream, request)])
         except LLMError as exc:
-            raise HTTPException(502, str(exc)) from exc
-    return _answer(svc, prepared, text)
+            status, _ = llm_failure(exc)
+            headers = {"Retry-After": "5"} if status == 503 else None
+            raise HTTPException(status, str(exc), headers=headers) from exc
+    return _answer(svc, prepared, text, request)
 
 
 @rag.post("/ask/stream", response_class=EventSourceResponse)
@@ -126,7 +159,10 @@ async def ask_stream(
     prepared: PreparedDep, svc: ServiceDep, request: Request
 ) -> AsyncIterable[ServerSentEvent]:
     """Server-sent events: `context` (sources, evidence) before the first token, then `token`
-    events ({"text"}), then `answer` (as /ask; its answer may be the quote, not the tokens)."""
+    events ({"text"}), then `answer` (as /ask; its answer may be the quote, not the tokens).
+    A generation that fails, runs out of time or is stopped by a shutdown ends the stream with
+    an `error` event instead: {"message", "detail": "llm_failed" | "generation_timeout" |
+    "shutting_down"}."""
     yield ServerSentEvent(event="context", data=_context(prepared))
     tokens: list[str] = []
     if prepared.stream is not None:
@@ -135,9 +171,10 @@ async def ask_stream(
                 tokens.append(token)
                 yield ServerSentEvent(event="token", data={"text": token})
         except LLMError as exc:
-            yield ServerSentEvent(event="error", data={"detail": str(exc)})
+            _, kind = llm_failure(exc)
+            yield ServerSentEvent(event="error", data={"message": str(exc), "detail": kind})
             return
-    answer = _answer(svc, prepared, "".join(tokens))
+    answer = _answer(svc, prepared, "".join(tokens), request)
     if prepared.stream is None:  # no generation: the answer is the only text
         yield ServerSentEvent(event="token", data={"text": answer.answer})
     yield ServerSentEvent(event="answer", data=answer)
@@ -208,12 +245,24 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     settings = settings or (service.settings if service else get_settings())
     service = service or RagService(settings)
     owned = not service.ready
+    registry = CollectorRegistry()  # one per app: apps built side by side never share counters
+    metrics = RagMetrics(registry)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owned:
             await run_in_threadpool(service.load)
+        assert service.queue is not None
+        unwatch = metrics.watch(service.queue)
+        stopping: Callable[[], bool] | None = getattr(app.state, "stopping", None)
+        ender = None
+        if stopping is not None:  # set by app.py: uvicorn's server was told to stop (SIGTERM)
+            drain = settings.shutdown_timeout_s - 1
+            ender = asyncio.create_task(_end_generations(stopping, service, drain))
         yield
+        if ender is not None:
+            ender.cancel()
+        unwatch()
         if owned:
             service.close()
 
@@ -223,7 +272,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
         version="2.0.0",
         lifespan=lifespan,
     )
-    app.state.service, app.state.settings = service, settings
+    app.state.service, app.state.settings, app.state.metrics = service, settings, metrics
     add_error_handlers(app)
     app.add_middleware(
         ApiGuard,
@@ -233,8 +282,7 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
         trusted_proxies=settings.trusted_proxies,
         protected_prefixes=[MCP_PATH],
     )
-    # One registry per app, so that apps built side by side (tests) never share counters.
-    add_metrics(app, CollectorRegistry())
+    add_metrics(app, registry)
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_limit)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
 
@@ -263,3 +311,14 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
     app.include_router(rag)
     app.include_router(documents_router)
     return app
+
+
+async def _end_generations(stopping: Callable[[], bool], service: RagService, drain: float) -> None:
+    """Once the server is told to stop (SIGTERM), give generations `drain` seconds to finish,
+    then end the rest with a clear error, so that every answer ends before uvicorn's
+    timeout_graceful_shutdown cuts its connection."""
+    while not stopping():
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(max(drain, 0))
+    if service.queue is not None:
+        service.queue.stop(STOPPING)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import threading
 import time
@@ -141,6 +142,33 @@ def check_index(index_dir: Path, embedding_name: str) -> Manifest:
             f"the index at {index_dir} is corrupt: index.faiss holds {raw.ntotal} vectors of "
             f"dim {raw.d}, the manifest says {manifest.chunk_count} of dim {manifest.dim}"
         )
+    return manifest
+
+
+def verify_index(index_dir: Path, embedding_name: str) -> Manifest:
+    """Start-up check of every file of the current generation, naming the first broken one:
+    check_index, then the docstore (index.pkl) and the BM25 files (JSON and numpy arrays)."""
+    manifest = check_index(index_dir, embedding_name)
+    current = index_dir / CURRENT
+    files = [current / "index.pkl", *sorted((current / KEYWORDS).iterdir())]
+    for path in files:
+        try:
+            if path.suffix == ".pkl":
+                with path.open("rb") as f:
+                    _, ids = pickle.load(f)  # our own file, written by save()
+                if len(ids) != manifest.chunk_count:
+                    raise ValueError(f"{len(ids)} chunks, the manifest says {manifest.chunk_count}")
+            elif path.suffix == ".json":
+                json.loads(path.read_text())
+            elif path.suffix == ".npy":
+                np.load(path, mmap_mode="r", allow_pickle=False)
+        except Exception as exc:  # pickle, EOF, JSON, numpy header or size: all mean corrupt
+            name = path.relative_to(current)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise IndexLoadError(
+                f"the index at {index_dir} is corrupt: {name} unreadable ({reason}); rebuild it "
+                f"with: python -m rag_app.ingest --rebuild --index {index_dir} <files or folders>"
+            ) from exc
     return manifest
 
 

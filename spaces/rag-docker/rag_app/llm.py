@@ -1,8 +1,10 @@
 """The LLM: llama-cpp-python on a local GGUF, or any OpenAI-compatible server, behind one queue.
 
 llama-cpp is not thread-safe, so generations run one at a time on a single worker thread. At most
-QUEUE_SIZE requests wait; more are refused at once (QueueFullError) and a request that waits longer
-than QUEUE_TIMEOUT_S gives up (QueueTimeoutError). Both become HTTP 503 in the API.
+RAG_QUEUE_SIZE requests wait; more are refused at once (QueueFullError) and a request that waits
+longer than RAG_QUEUE_TIMEOUT_S gives up (QueueTimeoutError): both become HTTP 503 in the API. A
+generation that runs longer than RAG_GENERATION_TIMEOUT_S is stopped (GenerationTimeoutError, 504),
+and `stop()` ends every generation at once when the server shuts down (ShuttingDownError, 503).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,6 +39,14 @@ class QueueFullError(RuntimeError):
 
 class QueueTimeoutError(RuntimeError):
     """A request waited longer than the queue timeout."""
+
+
+class GenerationTimeoutError(LLMError):
+    """A generation ran longer than the generation timeout and was stopped."""
+
+
+class ShuttingDownError(LLMError):
+    """The server is shutting down: the generation was stopped or never started."""
 
 
 _DEFAULTS = Settings.model_fields  # one source for the defaults
@@ -189,15 +199,21 @@ def build_backend(settings: Settings) -> LlamaCppBackend | OpenAIBackend:
 
 
 _END = object()
+_POLL_S = 0.25  # a reader re-checks its deadline at least this often while no token comes
 
 
 class TokenStream:
-    """Tokens of one queued generation, readable from sync or async code."""
+    """Tokens of one queued generation, readable from sync or async code.
 
-    def __init__(self) -> None:
+    With a `timeout`, a reader gets GenerationTimeoutError once the generation has run that long
+    (counted from when the worker took it up), and the generation stops.
+    """
+
+    def __init__(self, timeout: float | None = None) -> None:
         self._items: queue.Queue[Any] = queue.Queue()
         self.started = threading.Event()
         self.cancelled = threading.Event()
+        self.timeout = timeout
         self.enqueued_at = time.perf_counter()
         self.started_at: float | None = None
         self.first_token_at: float | None = None
@@ -205,6 +221,7 @@ class TokenStream:
         # Streamed pieces: one per token for llama-cpp and OpenAI-style servers, except that a
         # piece held back while it might begin a stop sequence comes out joined to the next.
         self.tokens = 0
+        self.timed_out = False
 
     def put(self, item: Any) -> None:
         self._items.put(item)
@@ -212,6 +229,15 @@ class TokenStream:
     def cancel(self) -> None:
         """Stop the generation at the next token (client gone, or waited too long)."""
         self.cancelled.set()
+
+    @property
+    def expired(self) -> bool:
+        """True once the generation has run longer than its timeout."""
+        return (
+            self.timeout is not None
+            and self.started_at is not None
+            and time.perf_counter() - self.started_at > self.timeout
+        )
 
     def wait_started(self, timeout: float) -> None:
         """Block until the worker picks this request up; QueueTimeoutError after timeout."""
@@ -222,10 +248,28 @@ class TokenStream:
     async def await_started(self, timeout: float) -> None:
         await asyncio.to_thread(self.wait_started, timeout)
 
+    def _next(self) -> Any:
+        """The next token, _END, or an error; GenerationTimeoutError past the deadline."""
+        while True:
+            try:
+                return self._items.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self.expired:
+                    self.cancel()
+                    raise self.timeout_error() from None
+
+    def timeout_error(self) -> GenerationTimeoutError:
+        """The error a reader gets when the generation ran out of time (and it is recorded)."""
+        self.timed_out = True
+        return GenerationTimeoutError(
+            f"the answer took longer than {self.timeout:g} s and was stopped "
+            "(RAG_GENERATION_TIMEOUT_S); ask a shorter question, or try again later"
+        )
+
     def __iter__(self) -> Iterator[str]:
         """The tokens; a reader that stops early (break, close, garbage) cancels the generation."""
         try:
-            while (item := self._items.get()) is not _END:
+            while (item := self._next()) is not _END:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -235,7 +279,7 @@ class TokenStream:
     async def __aiter__(self) -> AsyncIterator[str]:
         """The tokens, for async code; cancelled as soon as the reader stops (client gone)."""
         try:
-            while (item := await asyncio.to_thread(self._items.get)) is not _END:
+            while (item := await asyncio.to_thread(self._next)) is not _END:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
@@ -244,31 +288,52 @@ class TokenStream:
 
 
 class GenerationQueue:
-    """One generation at a time on one worker thread, with a bounded number of waiting requests."""
+    """One generation at a time on one worker thread, with a bounded number of waiting requests.
 
-    def __init__(self, backend: Backend, max_waiting: int, wait_timeout: float) -> None:
+    `listeners` are called with each finished stream (its tokens and times), from the worker.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        max_waiting: int,
+        wait_timeout: float,
+        generation_timeout: float | None = None,
+    ) -> None:
         self.backend = backend
         self.max_waiting = max_waiting
         self.wait_timeout = wait_timeout
+        self.generation_timeout = generation_timeout
+        self.listeners: list[Callable[[TokenStream], None]] = []
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self._lock = threading.Lock()
         self._pending = 0
+        self._streams: set[TokenStream] = set()
+        self._stopped: str | None = None
 
     @property
     def pending(self) -> int:
         """Requests running or waiting."""
         return self._pending
 
+    def check_room(self) -> None:
+        """QueueFullError (or ShuttingDownError) when a generation submitted now would be
+        refused: callers refuse at once, before the work of preparing one."""
+        if self._stopped:
+            raise ShuttingDownError(self._stopped)
+        if self._pending >= 1 + self.max_waiting:
+            raise QueueFullError(
+                f"the LLM is busy: {self._pending - 1} requests already wait "
+                f"(RAG_QUEUE_SIZE={self.max_waiting}); try again in a few seconds"
+            )
+
     def submit(self, messages: Messages, params: GenerationParams) -> TokenStream:
         """Queue a generation; QueueFullError at once if too many already wait."""
         with self._lock:
-            if self._pending >= 1 + self.max_waiting:
-                raise QueueFullError(
-                    f"the LLM is busy: {self._pending - 1} requests already wait "
-                    f"(QUEUE_SIZE={self.max_waiting}); try again in a few seconds"
-                )
+            self.check_room()
             self._pending += 1
-        stream = TokenStream()
+            stream = TokenStream(self.generation_timeout)
+            self._streams.add(stream)
         self._executor.submit(self._run, stream, messages, params)
         return stream
 
@@ -279,6 +344,9 @@ class GenerationQueue:
             stream.started_at = time.perf_counter()
             stream.started.set()
             for text in self.backend.stream(messages, params):
+                if stream.expired:
+                    stream.put(stream.timeout_error())
+                    break
                 if stream.cancelled.is_set():
                     break
                 if stream.first_token_at is None:
@@ -292,6 +360,19 @@ class GenerationQueue:
             stream.put(_END)
             with self._lock:
                 self._pending -= 1
+                self._streams.discard(stream)
+            for listener in self.listeners:
+                listener(stream)
+
+    def stop(self, reason: str) -> None:
+        """Refuse new generations and end the running and waiting ones with ShuttingDownError."""
+        with self._lock:
+            self._stopped = reason
+            streams = list(self._streams)
+        for stream in streams:
+            stream.cancel()
+            stream.started.set()  # a request still waiting for the worker stops waiting
+            stream.put(ShuttingDownError(reason))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

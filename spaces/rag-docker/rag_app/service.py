@@ -41,7 +41,9 @@ class RagService:
         if s.reranker_model:
             reranker = CrossEncoderReranker(s.reranker_model, s.torch_threads)
         self.index = index
-        self.queue = GenerationQueue(backend, s.queue_size, s.queue_timeout_s)
+        self.queue = GenerationQueue(
+            backend, s.queue_size, s.queue_timeout_s, s.generation_timeout_s
+        )
         self.chain = RagChain(index, self.queue, s, reranker)
         return self
 

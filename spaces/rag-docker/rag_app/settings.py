@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         4, ge=0, description="Requests that may wait for the LLM; more get 503."
     )
     queue_timeout_s: float = Field(60.0, gt=0, description="Longest wait for the LLM before a 503.")
+    generation_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest generation of one answer: past it the generation stops, /ask answers "
+        "504 and /ask/stream ends with an `error` event.",
+    )
     max_upload_mb: float = Field(5.0, gt=0, description="Largest uploaded document, in MB.")
     max_upload_files: int = Field(10, ge=1, description="Most files in one upload request.")
     max_body_bytes: int | None = Field(
@@ -139,6 +145,13 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
     port: int = Field(
         7860, ge=1, le=65535, description="Port uvicorn listens on (the Space's app_port)."
+    )
+    shutdown_timeout_s: float = Field(
+        8.0,
+        gt=0,
+        le=60,
+        description="On SIGTERM, how long requests in flight may finish; an answer still being "
+        "generated 1 s before the end is stopped with a clear error.",
     )
     api_key: SecretStr | None = Field(
         None,
@@ -218,7 +231,16 @@ class Settings(BaseSettings):
 LEGACY_NAMES = {
     name: name.upper()
     for name in Settings.model_fields
-    if name not in {"rag_index_dir", "host", "api_key", "uploads", "max_body_bytes"}
+    if name
+    not in {
+        "rag_index_dir",
+        "host",
+        "api_key",
+        "uploads",
+        "max_body_bytes",
+        "generation_timeout_s",
+        "shutdown_timeout_s",
+    }
     and not name.startswith(("rate_limit", "trusted_"))
 }
 
