@@ -122,8 +122,10 @@ ERROR_MEANINGS = {
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses, each with the one error body."""
-    return {code: {"model": ErrorOut, "description": ERROR_MEANINGS[code]} for code in codes}
+    """OpenAPI `responses` for these error statuses, each with the one error body as JSON (also
+    on a route that streams events, whose own media type FastAPI would give a `model`)."""
+    body = {"application/json": {"schema": ErrorOut.model_json_schema()}}
+    return {code: {"description": ERROR_MEANINGS[code], "content": body} for code in codes}
 
 
 # What an API route may refuse with (routes with a body add 400, 413 and 422).
