@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from conftest import free_port
+from conftest import free_port, serve
 from fastapi.testclient import TestClient
-from rag.conftest import OPEN_DEMO, SPACE
+from rag.conftest import OPEN_DEMO, OPEN_DEMO_ENV, SPACE
 
 from rag_app.api import create_app
 from rag_app.index import CURRENT, RagIndex, read_manifest
@@ -296,3 +296,52 @@ def test_kill_9_mid_ingest_keeps_the_previous_index_and_a_retry_works(
     leftovers = [p.name for p in index_dir.iterdir() if p.name.startswith((".tmp", ".current"))]
     assert leftovers == []  # the interrupted save's files were cleaned up
     assert json.loads((index_dir / CURRENT / "manifest.json").read_text())["documents"]
+
+
+def test_kill_9_mid_upload_keeps_the_previous_index_and_the_upload_is_retryable(
+    index_copy: Path, tmp_path: Path, embeddings
+) -> None:
+    copy = tmp_path / SPACE.name
+    shutil.copytree(SPACE, copy, ignore=shutil.ignore_patterns("__pycache__", "index"))
+    index_dir = copy_index(index_copy, copy / "index")
+    before = [d.source for d in read_manifest(index_dir).documents]
+    lines = ["# Heron field log", ""] + [
+        f"Entry {k}: the heron counted {k * 3} fish near pier {k % 7} at dawn, tide {k % 11} cm."
+        for k in range(1200)
+    ]
+    document = "\n\n".join(lines).encode()  # about 100 KB: an ingest of many seconds
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        "RAG_HOST": "127.0.0.1",
+        "RAG_PORT": str(port),
+        "PYTHONPATH": "",
+        "RAG_INDEX_DIR": str(index_dir),
+        **OPEN_DEMO_ENV,
+    }
+    files = {"files": ("heron-log.md", document, "text/markdown")}
+    cmd = [sys.executable, "app.py"]
+    outcome: list[object] = []
+
+    def upload() -> None:
+        try:
+            outcome.append(httpx.post(f"{url}/documents", files=files, timeout=120))
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    with serve(cmd, cwd=copy, env=env, ready_url=f"{url}/ready", timeout=180) as proc:
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        time.sleep(3)  # the server is embedding the document's chunks
+        os.killpg(proc.pid, signal.SIGKILL)
+        uploading.join(timeout=30)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+    assert isinstance(outcome[0], httpx.HTTPError), "the upload finished before the kill"
+    survivor = RagIndex.load(index_dir, embeddings, Settings().embedding_name)
+    assert [d.source for d in survivor.manifest.documents] == before
+    with serve(cmd, cwd=copy, env=env, ready_url=f"{url}/ready", timeout=180):
+        retry = httpx.post(f"{url}/documents", files=files, timeout=300)
+        assert retry.status_code == 201, retry.text
+        assert [r["status"] for r in retry.json()["results"]] == ["added"]
+        listed = httpx.get(f"{url}/documents", timeout=30).json()["documents"]
+        assert [d["source"] for d in listed] == [*before, "heron-log.md"]
