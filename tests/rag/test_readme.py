@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import settings_table
 from conftest import SPACES
 from huggingface_hub import RepoCard
-from pydantic import AliasChoices
 
 from rag_app.settings import Settings
 
@@ -20,12 +20,6 @@ def test_front_matter_is_a_docker_space_on_7860() -> None:
     assert 0 < len(card.short_description) <= 60
 
 
-def test_every_setting_is_in_the_settings_table() -> None:
-    table = README[README.index("## Settings") : README.index("## Image")]
-    prefix = Settings.model_config["env_prefix"]
-    for name, field in Settings.model_fields.items():
-        assert field.description, name
-        alias = field.validation_alias
-        env = alias.choices[0] if isinstance(alias, AliasChoices) else alias or f"{prefix}{name}"
-        env = str(env).upper()
-        assert f"`{env}`" in table, f"{env} missing from the settings table"
+def test_the_settings_table_is_the_settings_class() -> None:
+    """Every setting has its row with its default, and every row is a setting."""
+    settings_table.check(README, Settings)

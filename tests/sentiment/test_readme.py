@@ -9,6 +9,7 @@ import shutil
 import subprocess
 
 import pytest
+import settings_table
 from conftest import SPACES
 from huggingface_hub import RepoCard
 
@@ -29,11 +30,9 @@ def test_front_matter_is_a_docker_space_on_8501() -> None:
     assert 0 < len(card.short_description) <= 60
 
 
-def test_every_setting_is_documented() -> None:
-    prefix = Settings.model_config["env_prefix"]
-    for name, field in Settings.model_fields.items():
-        assert field.description, name
-        assert f"`{prefix}{name.upper()}`" in README, f"{prefix}{name.upper()} missing from README"
+def test_the_settings_table_is_the_settings_class() -> None:
+    """Every setting has its row with its default, and every row is a setting."""
+    settings_table.check(README, Settings)
 
 
 @pytest.mark.slow
