@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from conftest import SPACES, free_port, serve
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.processes import descendants, listening_addresses
 from iris_app.api import create_app
@@ -50,6 +51,27 @@ def flowers(n: int) -> list[dict[str, float]]:
     ]
 
 
+def model_calls(url: str) -> tuple[float, float]:
+    """(model calls, rows) from iris_batch_size on /metrics, summed over both replicas (each
+    answer names its replica)."""
+    seen: dict[str, tuple[float, float]] = {}
+    for _ in range(100):
+        answer = httpx.get(f"{url}/metrics")
+        samples = {
+            s.name: s.value
+            for family in text_string_to_metric_families(answer.text)
+            for s in family.samples
+        }
+        seen[answer.headers[REPLICA]] = (
+            samples.get("iris_batch_size_count", 0.0),
+            samples.get("iris_batch_size_sum", 0.0),
+        )
+        if len(seen) == 2:
+            break
+    assert len(seen) == 2, seen
+    return sum(c for c, _ in seen.values()), sum(r for _, r in seen.values())
+
+
 async def _post_all(url: str, bodies: list[dict]) -> list[httpx.Response]:
     async with httpx.AsyncClient(timeout=30) as client:
         return await asyncio.gather(*(client.post(url, json=b) for b in bodies))
@@ -75,7 +97,11 @@ def test_concurrent_predictions_each_get_their_own_answer_from_both_replicas(
     model = IrisModel.load(settings.model_path, settings.metadata_path)
     bodies = flowers(64)
     expected = model.predict(np.array([[b[f] for f in model.features] for b in bodies]))
+    calls, rows = model_calls(url)
     answers = asyncio.run(_post_all(f"{url}/predict", bodies))
+    calls2, rows2 = model_calls(url)
+    assert rows2 - rows == len(bodies)
+    assert calls2 - calls < len(bodies)  # @serve.batch: fewer model calls than requests
     assert [a.status_code for a in answers] == [200] * len(bodies)
     for answer, want in zip(answers, expected, strict=True):
         got = answer.json()

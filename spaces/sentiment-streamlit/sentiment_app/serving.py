@@ -145,7 +145,7 @@ class ReplicaHeaders:
                 headers = [
                     (k, v)
                     for k, v in message.get("headers", [])
-                    if not (from_proxy and k == REQUEST_ID)
+                    if not (from_proxy and k.lower() == REQUEST_ID)
                 ]
                 headers.append((REPLICA_HEADER.lower().encode(), self.name))
                 message = {**message, "headers": headers}
