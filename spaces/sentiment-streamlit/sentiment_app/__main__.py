@@ -1,19 +1,23 @@
 """One image, several commands: `python -m sentiment_app [ui|api|health] [--port N]`.
 
 - `ui` (default): the Streamlit demo on SENTIMENT_UI_PORT (8501, the Space's app_port);
-- `api`: the FastAPI app (`create_app`) on SENTIMENT_PORT (8000);
+- `api`: the FastAPI app (`create_app`) on SENTIMENT_PORT (8000); on SIGTERM it stops accepting,
+  lets requests in flight finish (at most SENTIMENT_SHUTDOWN_TIMEOUT_S) and exits 0;
 - `health`: exit 0 when either server answers on localhost (the image's HEALTHCHECK).
 
 `--host` and `--port` override SENTIMENT_HOST and the port of the chosen server.
 
 Without a model to load (no local folder, and the Hub unreachable), `ui` and `api` stop with one
-line saying how to build one.
+line saying how to build one; `api` loads the model before it listens, so a broken model file
+stops it with one line naming the file, not a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import sys
 import urllib.request
 from pathlib import Path
@@ -54,12 +58,29 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "api":  # in this process: JSON log lines, uvicorn's included
         import uvicorn
 
+        from sentiment_app.api import create_app
+        from sentiment_app.model import load_model
         from sentiment_app.observability import configure_logging
 
         configure_logging()
-        app = "sentiment_app.api:create_app"
-        uvicorn.run(app, factory=True, host=host, port=args.port or settings.port, log_config=None)
-        return
+        try:
+            model = load_model(settings)
+        except (OSError, RuntimeError, ValueError) as exc:
+            sys.exit(f"error: {exc}")
+        # uvicorn drains on SIGTERM, then raises the signal again: ignored, the process exits 0.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        uvicorn.run(
+            create_app(settings, model=model),
+            host=host,
+            port=args.port or settings.port,
+            log_config=None,
+            timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        )
+        # Drained and shut down: nothing is left to clean up, so skip the interpreter's teardown
+        # of a large heap (seconds on a busy machine), which could push the exit past the 10 s a
+        # platform waits after SIGTERM before it kills.
+        logging.shutdown()
+        os._exit(0)
     port = str(args.port or settings.ui_port)
     upload_mb = str(settings.max_upload_mb)
     cmd = [

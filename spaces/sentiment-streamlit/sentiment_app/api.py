@@ -13,10 +13,11 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
 
 from sentiment_app.batching import Batcher, MicroBatcher
 from sentiment_app.http_limits import BodySizeLimit
+from sentiment_app.metrics import ModelMetrics
 from sentiment_app.model import Prediction, SentimentModel, load_model
 from sentiment_app.observability import add_metrics, add_request_id
 from sentiment_app.schemas import (
@@ -108,9 +109,14 @@ def micro_batcher(
 
 
 def create_app(
-    settings: Settings | None = None, make_batcher: BatcherFactory = micro_batcher
+    settings: Settings | None = None,
+    make_batcher: BatcherFactory = micro_batcher,
+    model: SentimentModel | None = None,
 ) -> FastAPI:
     """The API app; `app.state.model` and `app.state.batcher` are set while the lifespan runs.
+
+    `model`, when given, is used instead of loading one in the lifespan (`python -m sentiment_app
+    api` loads it first, to stop with one clear line when a file is broken).
 
     `make_batcher` builds what groups concurrent texts into model calls (sentiment_app.serve
     passes Ray Serve's `@serve.batch` in place of the micro-batcher).
@@ -118,24 +124,21 @@ def create_app(
     settings = settings or get_settings()
     # One registry per app, so that apps built side by side (tests) never share counters.
     registry = CollectorRegistry()
-    batch_size = Histogram(
-        "sentiment_batch_size",
-        "Texts per forward pass of the sentiment model",
-        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-        registry=registry,
-    )
+    metrics = ModelMetrics(registry)
     mcp_endpoint = McpEndpoint()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Load the model once, then serve through one micro-batcher (HTTP routes and MCP)."""
         logging.basicConfig(level=logging.INFO)
-        model = load_model(settings)
-        batcher = make_batcher(model, settings, batch_size.observe)
+        loaded = model or load_model(settings)
+        batcher = make_batcher(loaded, settings, metrics.batch_size.observe)
+        unwatch = metrics.watch(loaded, batcher)
         async with batcher, mcp_endpoint.serving(batcher):
-            app.state.model, app.state.batcher = model, batcher
+            app.state.model, app.state.batcher = loaded, batcher
             yield
             app.state.model = app.state.batcher = None
+        unwatch()
 
     app = FastAPI(
         title="Sentiment API",
@@ -144,6 +147,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.model = app.state.batcher = None
+    app.state.metrics = metrics
     add_error_handlers(app)
     app.add_middleware(
         ApiGuard,

@@ -63,6 +63,11 @@ class MicroBatcher(Generic[T]):
                 await self._task
         self._executor.shutdown(wait=True)
 
+    @property
+    def depth(self) -> int:
+        """Texts waiting for the worker (the queue depth of /metrics)."""
+        return self._queue.qsize()
+
     async def predict(self, text: str) -> T:
         """The result for one text, computed together with whatever else is queued."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()

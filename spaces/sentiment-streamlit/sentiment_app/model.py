@@ -6,7 +6,7 @@ import importlib.util
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +110,8 @@ class SentimentModel:
         self.negative, self.positive = normalise_labels(self.id2label)
         self.metrics = _read_metrics(source)
         self.prefix, self.suffix = special_tokens(tokenizer)
+        # Told every call's predictions (the API's metrics); the model knows nothing of them.
+        self.on_predict: Callable[[list[Prediction]], None] | None = None
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Each text's ids with its special tokens; long texts keep their head and tail."""
@@ -157,10 +159,13 @@ class SentimentModel:
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """Label every text, in order."""
-        return [
+        predictions = [
             Prediction(POSITIVE, round(p, 6)) if p >= 0.5 else Prediction(NEGATIVE, round(1 - p, 6))
             for p in self.positive_probability(texts)
         ]
+        if self.on_predict is not None:
+            self.on_predict(predictions)
+        return predictions
 
 
 def _read_metrics(source: str) -> dict[str, Any] | None:
@@ -239,7 +244,12 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
         from transformers import AutoConfig, AutoTokenizer
         from transformers.utils import cached_file
 
-        tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        try:
+            tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=local_only)
+        except Exception as exc:  # tokenizers raises its own Exception on a broken file
+            if not (Path(path) / "tokenizer.json").is_file():
+                raise
+            raise ValueError(f"{Path(path) / 'tokenizer.json'} does not load: {exc}") from exc
         config: Any = AutoConfig.from_pretrained(path, local_files_only=local_only)
         folder = Path(cached_file(path, "config.json", local_files_only=local_only)).parent
     else:  # the image: a local folder (model/, or SENTIMENT_MODEL exported at build time)
@@ -249,7 +259,10 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
                 f"{name} is not a model folder with tokenizer.json, and this installation has no "
                 "transformers to fetch one (the Docker image exports SENTIMENT_MODEL at build time)"
             )
-        tokenizer = JsonTokenizer(folder)
+        try:
+            tokenizer = JsonTokenizer(folder)
+        except Exception as exc:  # tokenizers raises its own Exception on a broken file
+            raise ValueError(f"{folder / 'tokenizer.json'} does not load: {exc}") from exc
         config = SimpleNamespace(**json.loads((folder / "config.json").read_text()))
 
     def load_torch() -> Any:
@@ -269,6 +282,9 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
             kind = "onnx int8" if settings.quantize else "onnx"
             logits = OnnxLogits(graph, settings.threads, kind)
         except Exception as exc:  # a model the exporter cannot trace, a read-only cache...
+            shipped = folder / "model.onnx"
+            if shipped.is_file():  # a graph that is there but does not load is broken: say so
+                raise ValueError(f"{shipped} does not load: {exc}") from exc
             if not torch_installed():
                 raise ValueError(f"no ONNX graph for {name}: {exc}") from exc
             log.warning("no ONNX graph for %s, running it on PyTorch: %s", name, exc)
@@ -337,8 +353,8 @@ def load_model(settings: Settings) -> SentimentModel:
             model = _load_one(name, settings, local_only=not online)
         except (OSError, ValueError) as exc:
             log.warning("could not load sentiment model %s: %s", name, str(exc).splitlines()[0])
-            errors.append(f"{name}: {exc}")
+            errors.append(f"{name}: {' '.join(str(exc).split())}")
             continue
         log.info("sentiment model in use: %s (%s)", name, model.logits.name)
         return model
-    raise RuntimeError("no sentiment model could be loaded:\n" + "\n".join(errors))
+    raise RuntimeError("no sentiment model could be loaded: " + "; ".join(errors))

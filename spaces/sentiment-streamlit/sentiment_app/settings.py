@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     host: str = Field("0.0.0.0", description="Interface the API and the demo bind to.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the API (`api`).")
     ui_port: int = Field(8501, ge=1, le=65535, description="Port of the demo (`ui`, app_port).")
+    shutdown_timeout_s: float = Field(
+        8.0, gt=0, le=60, description="On SIGTERM, how long requests in flight may finish."
+    )
     api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("SENTIMENT_API_KEY", "API_KEY"),
