@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
-from conftest import SPACES, free_port
+from conftest import SPACES, free_port, wait_http
+
+from iris_app.schemas import SETOSA
 
 pytestmark = pytest.mark.slow
 SPACE = SPACES / "iris-gradio"
@@ -54,3 +57,38 @@ def test_a_corrupt_artifact_is_one_line_naming_it(tmp_path: Path, name: str, dam
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr
     assert str(broken) in errors[0]
+
+
+def test_a_corrupt_onnx_twin_is_logged_by_name_and_scikit_learn_serves(tmp_path: Path) -> None:
+    """model.onnx is a faster copy of model.joblib: broken, the Space starts anyway on the joblib
+    model, and its log names the file."""
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(SPACE / "artifacts", artifacts)
+    broken = artifacts / "model.onnx"
+    broken.write_bytes(broken.read_bytes()[:100])
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    env = {
+        **os.environ,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "IRIS_HOST": "127.0.0.1",
+        "IRIS_PORT": str(port),
+        "IRIS_MODEL_PATH": str(artifacts / "model.joblib"),
+        "IRIS_METADATA_PATH": str(artifacts / "metadata.json"),
+    }
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=SPACE, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_http(f"{url}/ready", 90, proc)
+        answer = httpx.post(f"{url}/predict", json=SETOSA, timeout=10)
+        assert answer.status_code == 200
+        assert answer.json()["species"] == "setosa"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    text = log.read_text()
+    assert str(broken) in text
+    assert "Traceback" not in text
