@@ -132,7 +132,7 @@ def build_ui(service: RagService) -> gr.Blocks:
         chain = mine.chain if mine else service.chain
         try:
             prepared = chain.prepare(question)
-        except QueueFullError as exc:
+        except (QueueFullError, LLMError) as exc:  # busy, or shutting down
             yield f"Sorry: {exc}"
             return
         quote = format_evidence(prepared.evidence)
