@@ -36,7 +36,7 @@ MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server, under the mounted UI: an AP
 BatcherFactory = Callable[[IrisModel, Settings], Batcher[Prediction]]
 
 
-def get_model(request: Request) -> IrisModel:
+async def get_model(request: Request) -> IrisModel:
     """The model loaded at start-up; 503 until it is."""
     model = getattr(request.app.state, "model", None)
     if model is None:

@@ -8,7 +8,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodySizeLimit:
-    """Reject bodies larger than `max_bytes`, by Content-Length or while they stream in."""
+    """Reject bodies larger than `max_bytes`, by Content-Length or while they stream in.
+
+    A body with a Content-Length is refused on it (the server never reads past it); only a
+    chunked body is counted as it arrives.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -25,9 +29,18 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope["headers"]).get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
+        length, chunked = None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await self._reject(send)
+            return
+        if not chunked and (length is None or length.isdigit()):
+            # no body, or one the server reads to its Content-Length and no further
+            await self.app(scope, receive, send)
             return
         seen, rejected = 0, False
 

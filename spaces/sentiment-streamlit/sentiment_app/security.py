@@ -34,6 +34,7 @@ OPEN_PATHS = frozenset(
     {"/health", "/ready", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
 )
 NO_LIMIT = frozenset({"", "none", "off", "unlimited"})
+ROUTE_MEMORY = 4096  # paths whose API route the guard remembers
 
 
 def error_response(
@@ -161,9 +162,23 @@ class ApiGuard:
         self.trusted_proxies = trusted_proxies
         self.prefixes = tuple(p.rstrip("/") for p in protected_prefixes)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.routes: dict[str, str | None] = {}  # path -> API route, see api_route
 
     def api_route(self, scope: Scope) -> str | None:
-        """The API route a request is for (its path template), or None when it is not one."""
+        """The API route a request is for (its path template), or None when it is not one.
+
+        Remembered per path (at most ROUTE_MEMORY paths): matching every route per request
+        cost more than the rest of the guard.
+        """
+        path: str = scope["path"]
+        if path in self.routes:
+            return self.routes[path]
+        if len(self.routes) >= ROUTE_MEMORY:
+            self.routes.clear()
+        route = self.routes[path] = self._api_route(scope)
+        return route
+
+    def _api_route(self, scope: Scope) -> str | None:
         path: str = scope["path"]
         if path in OPEN_PATHS:
             return None
