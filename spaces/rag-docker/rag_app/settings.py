@@ -20,7 +20,7 @@ PACKAGED_EMBEDDING = "sentence-transformers/all-MiniLM-L6-v2"
 class Settings(BaseSettings):
     """Configuration of the RAG Space; each field is the environment variable RAG_<FIELD>.
 
-    Until the next release the old bare names (PORT, MAX_TOKENS, LLM_REPO_ID...) are still read,
+    Until the next release the old bare names (MAX_TOKENS, LLM_REPO_ID...) are still read,
     with a warning naming the new one; a RAG_ name always wins.
     """
 
@@ -144,7 +144,12 @@ class Settings(BaseSettings):
     )
     host: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
     port: int = Field(
-        7860, ge=1, le=65535, description="Port uvicorn listens on (the Space's app_port)."
+        7860,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("RAG_PORT", "PORT"),
+        description="Port uvicorn listens on (the Space's app_port); PORT, which container "
+        "platforms set, also works.",
     )
     shutdown_timeout_s: float = Field(
         8.0,
@@ -235,6 +240,7 @@ LEGACY_NAMES = {
     not in {
         "rag_index_dir",
         "host",
+        "port",  # PORT is the container platforms' name, read as such (not deprecated)
         "api_key",
         "uploads",
         "max_body_bytes",

@@ -64,7 +64,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body (413 above).")
     max_upload_mb: int = Field(5, ge=1, description="Largest CSV the demo accepts, in MB.")
     host: str = Field("0.0.0.0", description="Interface the API and the demo bind to.")
-    port: int = Field(8000, ge=1, le=65535, description="Port of the API (`api`).")
+    port: int = Field(
+        8000,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("SENTIMENT_PORT", "PORT"),
+        description="Port of the API (`api`); PORT, which container platforms set, also works.",
+    )
     ui_port: int = Field(8501, ge=1, le=65535, description="Port of the demo (`ui`, app_port).")
     shutdown_timeout_s: float = Field(
         8.0, gt=0, le=60, description="On SIGTERM, how long requests in flight may finish."
