@@ -291,6 +291,8 @@ CASES = [
         "larger than",
         send=lambda: streamed(LIMITS.body_limit + MB),
     ),
+    # wrong method (the UI mounted at / must not swallow it)
+    Bad("get-ask", A, 405, "method not allowed", method="GET"),
     # questions that are odd but fine: a safe answer
     Bad(
         "prompt-injection",
