@@ -72,3 +72,19 @@ def ui_server(model_dir: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with serve(cmd, cwd=SPACE, ready_url=f"{url}/_stcore/health", timeout=180):
         yield url
+
+
+TEST_KEY = "test-key-s3nt-91ab"  # the keyed server's API_KEY
+
+
+@pytest.fixture(scope="session")
+def keyed_api_server(model_dir: Path) -> Iterator[str]:
+    """The API under uvicorn with API_KEY set (a Space secret) and no rate limit."""
+    from conftest import free_port, serve
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "sentiment_app", "api", "--host", "127.0.0.1", "--port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    env = {"API_KEY": TEST_KEY, **UNLIMITED_ENV}
+    with serve(cmd, cwd=SPACE, env=env, ready_url=f"{url}/ready", timeout=180):
+        yield url
