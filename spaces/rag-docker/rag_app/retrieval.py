@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rag_app.index import Hit, RagIndex, indexed_text
-from rag_app.keywords import terms, tokenize
+from rag_app.keywords import tokenize
 from rag_app.settings import Settings
 
 
@@ -33,6 +33,12 @@ class Retrieved:
     hits: list[Hit]
     query_terms: set[str]
     vector: list[float]
+
+
+def _best(values: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the n highest values, highest first (ties in position order)."""
+    top = np.argpartition(-values, n)[:n] if values.size > n else np.arange(values.size)
+    return top[np.argsort(-values[top], kind="stable")]
 
 
 def _share_of_best(values: np.ndarray) -> np.ndarray:
@@ -62,9 +68,9 @@ class Retriever:
             hits = self.reranker.rerank(query, hits[: self.settings.reranker_candidates])
         hits = hits[:k]
         wanted = set(query_terms)
-        for hit in hits:
-            passage = terms(indexed_text(hit.text, hit.heading))
-            coverage = self.index.keywords.coverage(wanted, passage)
+        passages = tokenize([indexed_text(h.text, h.heading) for h in hits]) if hits else []
+        for hit, passage in zip(hits, passages, strict=True):  # one tokenizer call for all
+            coverage = self.index.keywords.coverage(wanted, set(passage))
             hit.relevance = round((max(hit.score, 0.0) + coverage) / 2, 4)
         return Retrieved(hits, wanted, vector)
 
@@ -76,7 +82,7 @@ class Retriever:
         if self.settings.retrieval == "dense" or not dense:
             return [(p, cos, 0.0) for p, cos in dense.items()]
         keyword = self.index.keywords.scores(query_terms)
-        top = np.argsort(-keyword)[:depth]
+        top = _best(keyword, depth)
         extra = [int(p) for p in top if keyword[p] > 0 and int(p) not in dense]
         if extra:
             dense.update(zip(extra, self.index.cosines(vector, extra).tolist(), strict=True))
