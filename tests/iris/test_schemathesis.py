@@ -32,7 +32,7 @@ def test_open_api_no_input_makes_a_server_error(case: schemathesis.Case, space_u
 
 
 @schema.parametrize()
-@settings(QUICK, max_examples=20)
+@settings(QUICK, max_examples=10)
 def test_with_the_key_answers_match_their_schemas(
     case: schemathesis.Case, keyed_space_url: str
 ) -> None:
@@ -44,7 +44,7 @@ def test_with_the_key_answers_match_their_schemas(
 
 
 @schema.parametrize()
-@settings(QUICK, max_examples=5)
+@settings(QUICK, max_examples=3)
 def test_without_the_key_every_keyed_route_is_401(
     case: schemathesis.Case, keyed_space_url: str
 ) -> None:

@@ -82,7 +82,7 @@ def encrypted_pdf() -> bytes:
     return out.getvalue()
 
 
-def zip_bomb(member: str = "word/document.xml", size: int = 200 * MB) -> bytes:
+def zip_bomb(member: str = "word/document.xml", size: int = 100 * MB) -> bytes:
     """A zip (a .docx is one) whose single member inflates to `size` bytes of zeros."""
     out = io.BytesIO()
     archive = zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9)
@@ -349,11 +349,11 @@ CASES = [
         send=lambda: upload(("vault.pdf", encrypted_pdf())),
     ),
     Bad(
-        "upload-pdf-bomb-1gb-stream",
+        "upload-pdf-bomb-200mb-stream",
         D,
         422,
         "decompression bomb",
-        send=lambda: upload(("bomb.pdf", pdf_with_stream(bytes(1 << 30)))),
+        send=lambda: upload(("bomb.pdf", pdf_with_stream(bytes(200 * MB)))),
     ),
     Bad(
         "upload-pdf-bomb-many-streams",
