@@ -40,7 +40,12 @@ def main() -> None:
 
     port = free_port()
     space = f"http://127.0.0.1:{port}"
-    with running([sys.executable, "app.py"], SPACE, f"{space}/health", env={"PORT": str(port)}):
+    with running(
+        [sys.executable, "app.py"],
+        SPACE,
+        f"{space}/health",
+        env={"IRIS_HOST": "127.0.0.1", "IRIS_PORT": str(port)},
+    ):
         ours = measure(space, args.requests)
         batch_body = [{"items": FLOWERS * 333 + FLOWERS[:1]}]  # 1000 rows
         batch = [run_load(f"{space}/predict/batch", batch_body, c, 200) for c in (1, 4)]

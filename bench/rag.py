@@ -223,7 +223,12 @@ def median(rows: list[dict], key: str) -> float:
 def serve(index_dir: Path) -> tuple[str, object]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {"PORT": str(port), "RAG_INDEX_DIR": str(index_dir), "PYTHONPATH": ""}
+    env = {
+        "RAG_HOST": "127.0.0.1",
+        "RAG_PORT": str(port),
+        "RAG_INDEX_DIR": str(index_dir),
+        "PYTHONPATH": "",
+    }
     ctx = running([sys.executable, "app.py"], cwd=SPACE, ready_url=f"{url}/ready", env=env)
     return url, ctx
 

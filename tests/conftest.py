@@ -22,6 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 SPACES = REPO / "spaces"
 SHARED = REPO.parent / "shared"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Every Space the tests start listens on loopback only (their settings default to 0.0.0.0, which a
+# Space needs); a test that starts one elsewhere says so in its own environment.
+for _name in ("IRIS_HOST", "SENTIMENT_HOST", "RAG_HOST"):
+    os.environ.setdefault(_name, "127.0.0.1")
 
 
 def need(condition: bool, why: str) -> None:

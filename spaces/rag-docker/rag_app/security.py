@@ -17,7 +17,7 @@ import hmac
 import math
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,7 +26,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Mount
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Always open, key or not: liveness, readiness and the API's documentation.
@@ -35,6 +35,13 @@ OPEN_PATHS = frozenset(
 )
 NO_LIMIT = frozenset({"", "none", "off", "unlimited"})
 ROUTE_MEMORY = 4096  # paths whose API route the guard remembers
+
+
+class ApiRoute(NamedTuple):
+    """The API route a request is for, and whether it takes the request's method."""
+
+    path: str
+    method_allowed: bool
 
 
 def error_response(
@@ -53,7 +60,12 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
     """
     assert isinstance(exc, RequestValidationError)
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-    fields = [".".join(str(p) for p in e["loc"] if p != "body") or "body" for e in detail]
+    fields = [
+        f"body (at character {e['loc'][-1]})"
+        if e["type"] == "json_invalid"
+        else ".".join(str(p) for p in e["loc"] if p != "body") or "body"
+        for e in detail
+    ]
     message = "; ".join(f"{f}: {e['msg']}" for f, e in zip(fields, detail, strict=True))
     return error_response(422, f"Invalid request. {message}", detail)
 
@@ -143,6 +155,8 @@ class ApiGuard:
 
     API routes are the app's routes outside OPEN_PATHS, plus `protected_prefixes` (the MCP
     endpoints, even under the mounted UI); everything else (the UI, unknown paths) passes through.
+    A method an API route does not take is answered 405 here: the router would hand it to the UI
+    mounted at /, which answers 404.
     """
 
     def __init__(
@@ -162,37 +176,51 @@ class ApiGuard:
         self.trusted_proxies = trusted_proxies
         self.prefixes = tuple(p.rstrip("/") for p in protected_prefixes)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
-        self.routes: dict[str, str | None] = {}  # path -> API route, see api_route
+        self.routes: dict[tuple[str, str], ApiRoute | None] = {}  # (method, path) -> API route
 
-    def api_route(self, scope: Scope) -> str | None:
-        """The API route a request is for (its path template), or None when it is not one.
+    def api_route(self, scope: Scope) -> ApiRoute | None:
+        """The API route a request is for, or None when it is not one.
 
         Remembered per path (at most ROUTE_MEMORY paths): matching every route per request
         cost more than the rest of the guard.
         """
-        path: str = scope["path"]
-        if path in self.routes:
-            return self.routes[path]
+        key = (scope["method"], scope["path"])
+        if key in self.routes:
+            return self.routes[key]
         if len(self.routes) >= ROUTE_MEMORY:
             self.routes.clear()
-        route = self.routes[path] = self._api_route(scope)
+        route = self.routes[key] = self._api_route(scope)
         return route
 
-    def _api_route(self, scope: Scope) -> str | None:
+    def _api_route(self, scope: Scope) -> ApiRoute | None:
         path: str = scope["path"]
         if path in OPEN_PATHS:
             return None
         for prefix in self.prefixes:
             if path == prefix or path.startswith(prefix + "/"):
-                return prefix
-        app = scope.get("app")
-        for route in getattr(getattr(app, "router", None), "routes", []):
+                return ApiRoute(prefix, True)
+        found: ApiRoute | None = None
+        for route in self._routes(scope):
             if isinstance(route, Mount):  # the UI mounted at /: open to visitors
-                return None
-            match, _ = route.matches(scope)
-            if match != Match.NONE:
-                return getattr(route, "path", path)
-        return None
+                break
+            match, _ = route.matches(scope)  # PARTIAL: the path is right, the method is not
+            if match == Match.FULL:
+                return ApiRoute(getattr(route, "path", path), True)
+            if match == Match.PARTIAL and found is None:
+                found = ApiRoute(getattr(route, "path", path), False)
+        return found
+
+    @staticmethod
+    def _routes(scope: Scope) -> list[BaseRoute]:
+        return getattr(getattr(scope.get("app"), "router", None), "routes", [])
+
+    def allowed_methods(self, scope: Scope) -> list[str]:
+        """The methods the request's API route takes (for the Allow header of a 405)."""
+        return [
+            method
+            for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+            if (found := self._api_route({**scope, "method": method})) and found.method_allowed
+        ]
 
     def retry_after(self, scope: Scope, route: str) -> int | None:
         """None when the request is within its limits, else seconds until it would be."""
@@ -205,10 +233,11 @@ class ApiGuard:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.api_route(scope) if scope["type"] == "http" else None
-        if route is None:
+        found = self.api_route(scope) if scope["type"] == "http" else None
+        if found is None:
             await self.app(scope, receive, send)
             return
+        route = found.path
         wait = self.retry_after(scope, route)
         if wait is not None:
             response = error_response(
@@ -232,4 +261,15 @@ class ApiGuard:
                 response = error_response(401, message, None, {"WWW-Authenticate": "Bearer"})
                 await response(scope, receive, send)
                 return
+        if not found.method_allowed:
+            methods = self.allowed_methods(scope)
+            allowed = ", ".join(methods)
+            response = error_response(
+                405,
+                f"Method not allowed: {route} takes {allowed}, not {scope['method']}.",
+                {"allowed": methods},
+                {"Allow": allowed},
+            )
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
