@@ -25,7 +25,7 @@ images: ## Build every Docker Space's image, tagged with the git commit, and pus
 	  fi; \
 	done
 	$(if $(filter sentiment-streamlit,$(IMAGE_SPACES)),\
-	  @$(MAKE) --no-print-directory $(SENTIMENT_DIR)/model/.key-$(SENTIMENT_KEY))
+	  @$(MAKE) -s --no-print-directory $(SENTIMENT_DIR)/model/.key-$(SENTIMENT_KEY))
 	@commit=$$(git rev-parse --short=12 HEAD); \
 	for space in $(IMAGE_SPACES); do \
 	  dir=spaces/$$space; tag=$$commit; \

@@ -121,7 +121,7 @@ def running(request: pytest.FixtureRequest, space_image: Callable[[str], str]) -
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, name)
         ready_s = time.monotonic() - began
-        print(f"\n{space}: /ready answered 200 {ready_s:.2f} s after `docker run`")
+        print(f"\n{documented_command(space)}\n{space}: /ready 200 {ready_s:.2f} s after it")
         headers = {"Authorization": f"Bearer {RAG_KEY}"} if space == "rag-docker" else {}
         yield Running(space, name, url, ready_s, headers)
     finally:

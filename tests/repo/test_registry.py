@@ -44,12 +44,21 @@ def test_make_images_needs_a_registry() -> None:
     assert "error: set REGISTRY=host:port/namespace" in run.stderr
 
 
-def test_make_images_refuses_a_space_with_uncommitted_changes(tmp_path: Path) -> None:
-    """In a clone with an untracked file in a Space, nothing is built: the image would not be
-    the commit its tag names."""
+def clone_at_head(tmp_path: Path) -> tuple[Path, str]:
+    """A clean clone of this repository (with the working tree's images.mk) and its commit."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
     shutil.copy(REPO / "mk" / "images.mk", clone / "mk" / "images.mk")  # the version under test
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], cwd=clone, capture_output=True, text=True
+    ).stdout.strip()
+    return clone, commit
+
+
+def test_make_images_refuses_a_space_with_uncommitted_changes(tmp_path: Path) -> None:
+    """In a clone with an untracked file in a Space, nothing is built: the image would not be
+    the commit its tag names."""
+    clone, _ = clone_at_head(tmp_path)
     (clone / "spaces" / "rag-docker" / "notes.txt").write_text("not committed\n")
     run = make_images("REGISTRY=127.0.0.1:9/never", cwd=clone, timeout=120)
     assert run.returncode == 2, run.stdout + run.stderr
@@ -88,8 +97,8 @@ def push(registry: str, wheel_server: str, timeout: float = 3600) -> subprocess.
     return make_images(where, "ALLOW_DIRTY=1", f"IMAGE_BUILD_ARGS={build_args}", timeout=timeout)
 
 
-def git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+def git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +109,18 @@ def pushed(
     Docker tests built come back from the layer cache."""
     for space in SPACE_IMAGES:
         space_image(space)
+    before = git("rev-parse", "HEAD").stdout.strip()
     run = push(registry, wheel_server)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     print(run.stdout)
     found = re.findall(r"^pushed (\S+) (\S+):(\S+)@(sha256:[0-9a-f]{64})$", run.stdout, re.M)
     assert sorted(space for space, *_ in found) == sorted(SPACE_IMAGES)
-    commit = git("rev-parse", "--short=12", "HEAD")
     for space, repository, tag, _ in found:
         assert repository == f"{registry}/{NAMESPACE}/{space}"
-        dirty = git("status", "--porcelain", "--", f"spaces/{space}")
-        assert re.fullmatch(f"{commit}-dirty-[0-9a-f]{{8}}" if dirty else commit, tag), tag
+        # The commit make saw (HEAD, or a later one: others commit to this tree), maybe marked.
+        assert re.fullmatch(r"[0-9a-f]{12}(-dirty-[0-9a-f]{8})?", tag), tag
+        commit = tag.split("-dirty-")[0]
+        assert git("merge-base", "--is-ancestor", before, commit).returncode == 0, (before, tag)
     return {space: (repository, tag, digest) for space, repository, tag, digest in found}
 
 
@@ -124,12 +135,10 @@ def test_the_registry_holds_every_layer_of_each_image(registry: str, pushed: dic
         assert got.status_code == 200
         assert got.headers["Docker-Content-Digest"] == digest
         manifest = got.json()
-        fmt = "{{.Id}} {{len .RootFS.Layers}}"
-        image_id, layers = docker(
-            "image", "inspect", "-f", fmt, f"{repository}:{tag}"
-        ).stdout.split()
-        assert manifest["config"]["digest"] == image_id
-        assert len(manifest["layers"]) == int(layers)
+        label = '{{index .Config.Labels "org.opencontainers.image.revision"}}'
+        fmt = "{{.Id}} {{len .RootFS.Layers}} " + label
+        local = docker("image", "inspect", "-f", fmt, f"{repository}:{tag}").stdout.split()
+        assert local == [manifest["config"]["digest"], str(len(manifest["layers"])), tag]
         for layer in manifest["layers"]:
             blob = httpx.head(f"{url}/blobs/{layer['digest']}")
             assert blob.status_code == 200
@@ -172,16 +181,23 @@ def test_pulled_by_digest_and_run_from_the_registry(pushed: dict) -> None:
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_a_tag_in_the_registry_is_never_pushed_over(
-    registry: str, wheel_server: str, pushed: dict
-) -> None:
-    """A second `make images` of the same tree keeps what the registry has, builds nothing."""
-    run = push(registry, wheel_server, timeout=300)
+def test_a_tag_in_the_registry_is_never_pushed_over(registry: str, tmp_path: Path) -> None:
+    """Whatever the registry holds under a Space's commit tag stays: `make images` on a clean
+    clone of that commit builds nothing and pushes nothing for it (here a stand-in image holds
+    the tag)."""
+    clone, commit = clone_at_head(tmp_path)
+    ref = f"{registry}/{NAMESPACE}/rag-docker:{commit}"
+    assert docker("tag", "debian:12-slim", ref).returncode == 0
+    assert docker("push", ref).returncode == 0
+    digest = docker("image", "inspect", "-f", "{{index .RepoDigests 0}}", ref).stdout.split("@")[1]
+    try:
+        where = f"REGISTRY={registry}/{NAMESPACE}"
+        run = make_images(where, "IMAGE_SPACES=rag-docker", cwd=clone, timeout=300)
+    finally:
+        docker("rmi", ref)
     assert run.returncode == 0, run.stderr
-    for space, (repository, tag, digest) in pushed.items():
-        assert f"kept {space} {repository}:{tag}: the tag is in the registry already" in run.stdout
-        url = f"http://{registry}/v2/{NAMESPACE}/{space}/manifests/{tag}"
-        now = httpx.head(url, headers={"Accept": MANIFEST}).headers["Docker-Content-Digest"]
-        assert now == digest
-    assert "pushed" not in run.stdout
+    assert f"kept rag-docker {ref}: the tag is in the registry already" in run.stdout
     assert "building" not in run.stdout
+    url = f"http://{registry}/v2/{NAMESPACE}/rag-docker/manifests/{commit}"
+    now = httpx.head(url, headers={"Accept": MANIFEST}).headers["Docker-Content-Digest"]
+    assert now.strip() == digest.strip()
