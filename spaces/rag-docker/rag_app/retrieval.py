@@ -50,7 +50,13 @@ class Retriever:
     """Ranks the chunks of an index for a query; knows nothing of prompts or HTTP."""
 
     def __init__(self, index: RagIndex, settings: Settings, reranker: Any = None) -> None:
+        import faiss
+
         self.index, self.settings, self.reranker = index, settings, reranker
+        # One query against the flat index takes under a millisecond on one thread; FAISS's
+        # OpenMP threads (one per core) made it several, waiting on each other and on the
+        # embedding model and llama-cpp (bench/results/rag_search.md).
+        faiss.omp_set_num_threads(1)
 
     def search(self, query: str, k: int) -> Retrieved:
         """The k best chunks for the query, each with its scores and relevance."""
