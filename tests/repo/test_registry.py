@@ -104,7 +104,7 @@ def git(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def pushed(
     registry: str, wheel_server: str, space_image: Callable[[str], str]
-) -> dict[str, tuple[str, str, str]]:
+) -> Iterator[dict[str, tuple[str, str, str]]]:
     """`make images` into the registry: {space: (repository, tag, digest)}. The images the other
     Docker tests built come back from the layer cache."""
     for space in SPACE_IMAGES:
@@ -121,7 +121,9 @@ def pushed(
         assert re.fullmatch(r"[0-9a-f]{12}(-dirty-[0-9a-f]{8})?", tag), tag
         commit = tag.split("-dirty-")[0]
         assert git("merge-base", "--is-ancestor", before, commit).returncode == 0, (before, tag)
-    return {space: (repository, tag, digest) for space, repository, tag, digest in found}
+    yield {space: (repository, tag, digest) for space, repository, tag, digest in found}
+    for _, repository, tag, digest in found:  # the images stay in the test's build cache only
+        docker("rmi", f"{repository}:{tag}", f"{repository}@{digest}")
 
 
 @pytest.mark.docker
