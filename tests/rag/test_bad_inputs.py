@@ -273,8 +273,8 @@ CASES = [
     Bad(
         "50mb-json-body",
         A,
-        422,
-        f"the limit is {MAX_Q}",
+        413,
+        "larger than",
         send=lambda: as_json({"question": "a" * (50 * MB)}),
     ),
     Bad(
@@ -282,14 +282,14 @@ CASES = [
         A,
         413,
         "larger than",
-        send=lambda: declared(LIMITS.body_limit + 1),
+        send=lambda: declared(LIMITS.max_body_bytes + 1),
     ),
     Bad(
         "over-body-limit-streamed",
         A,
         413,
         "larger than",
-        send=lambda: streamed(LIMITS.body_limit + MB),
+        send=lambda: streamed(LIMITS.max_body_bytes + MB),
     ),
     # wrong method (the UI mounted at / must not swallow it)
     Bad("get-ask", A, 405, "method not allowed", method="GET"),
@@ -417,7 +417,7 @@ CASES = [
         D,
         413,
         "larger than",
-        send=lambda: streamed_upload(LIMITS.body_limit + MB),
+        send=lambda: streamed_upload(LIMITS.upload_body_limit + MB),
     ),
     Bad(
         "upload-path-traversal",

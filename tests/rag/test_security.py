@@ -268,13 +268,15 @@ def test_the_live_server_logs_json_lines_with_the_request_id_and_no_key(
 
 def test_a_body_over_the_limit_is_413_before_it_is_read(service: RagService) -> None:
     """Declared (Content-Length) or streamed (chunked), uploads included: the error body."""
-    with app_client(service, max_body_bytes=64 * 1024, uploads="shared", **UNLIMITED) as client:
-        big = {"files": ("big.md", b"# Big\n\n" + b"word " * 40_000, "text/markdown")}
+    settings = {"max_upload_mb": 0.01, "max_upload_files": 1, "uploads": "shared"}
+    with app_client(service, max_body_bytes=64 * 1024, **settings, **UNLIMITED) as client:
+        upload_limit = client.app.state.settings.upload_body_limit  # 10 kB + 1 MiB of form
+        big = {"files": ("big.md", b"# Big\n\n" + b"word " * 250_000, "text/markdown")}
         declared = client.post("/documents", files=big)
         assert declared.status_code == 413
         assert declared.json() == {
-            "message": "Request body is larger than 65536 bytes.",
-            "detail": "Request body is larger than 65536 bytes.",
+            "message": f"Request body is larger than {upload_limit} bytes.",
+            "detail": f"Request body is larger than {upload_limit} bytes.",
         }
 
         def chunks() -> Iterator[bytes]:
@@ -290,10 +292,20 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(service: RagService) -> 
         assert client.post("/search", json=QUERY).status_code == 200  # and it keeps serving
 
 
-def test_the_default_body_limit_leaves_room_for_a_full_upload() -> None:
+def test_uploads_have_room_for_every_file_and_other_bodies_one_mib(service: RagService) -> None:
     settings = Settings()
-    assert settings.body_limit == 10 * 5 * 1024 * 1024 + 1024 * 1024
-    assert Settings(max_body_bytes=2048).body_limit == 2048
+    assert settings.upload_body_limit == 10 * 5 * 1024 * 1024 + 1024 * 1024
+    assert settings.max_body_bytes == 1024 * 1024
+    with app_client(service, uploads="shared", **UNLIMITED) as client:
+        # 6 MB passes the body limit of uploads, and reaches the route's own limit per file
+        doc = {"files": ("notes.md", b"# Notes\n\n" + b"Body limits. " * 480_000, "text/markdown")}
+        refused = client.post("/documents", files=doc)
+        assert refused.status_code == 413
+        limit = service.settings.max_upload_mb
+        assert refused.json()["message"] == f"notes.md is larger than {limit:g} MB"
+        big_json = client.post("/search", json={"query": "x" * (1024 * 1024)})
+        assert big_json.status_code == 413
+        assert big_json.json()["message"] == "Request body is larger than 1048576 bytes."
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,7 @@ from rag_app.security import ApiGuard, add_error_handlers, key_is_valid, parse_k
 from rag_app.service import RagService
 from rag_app.settings import Settings, get_settings
 
+UI_UPLOAD_PATH = "/gradio_api/upload"  # the chat's upload panel sends its files here
 MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server, under the mounted UI: an API, keyed
 STOPPING = "the server is shutting down; ask again in a moment"
 
@@ -283,7 +284,8 @@ def create_app(settings: Settings | None = None, service: RagService | None = No
         protected_prefixes=[MCP_PATH],
     )
     add_metrics(app, registry)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.body_limit)
+    uploads = {"/documents": settings.upload_body_limit, UI_UPLOAD_PATH: settings.upload_body_limit}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, paths=uploads)
     add_request_id(app)  # outermost: every answer carries X-Request-ID
 
     @app.get("/health", tags=["ops"])

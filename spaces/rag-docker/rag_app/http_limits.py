@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,15 +12,27 @@ class BodySizeLimit:
     """Reject bodies larger than `max_bytes`, by Content-Length or while they stream in.
 
     A body with a Content-Length is refused on it (the server never reads past it); only a
-    chunked body is counted as it arrives.
+    chunked body is counted as it arrives. `paths` gives some paths (and what lies under them) a
+    limit of their own, such as uploads.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = {path.rstrip("/"): limit for path, limit in (paths or {}).items()}
 
-    async def _reject(self, send: Send) -> None:
-        message = f"Request body is larger than {self.max_bytes} bytes."
+    def limit(self, path: str) -> int:
+        """The body limit of a request path."""
+        for prefix, limit in self.paths.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_bytes
+
+    @staticmethod
+    async def _reject(send: Send, max_bytes: int) -> None:
+        message = f"Request body is larger than {max_bytes} bytes."
         body = json.dumps({"message": message, "detail": message})
         headers = [(b"content-type", b"application/json")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
@@ -35,8 +48,9 @@ class BodySizeLimit:
                 length = value
             elif name == b"transfer-encoding":
                 chunked = True
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._reject(send)
+        max_bytes = self.limit(scope["path"]) if self.paths else self.max_bytes
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            await self._reject(send, max_bytes)
             return
         if not chunked and (length is None or length.isdigit()):
             # no body, or one the server reads to its Content-Length and no further
@@ -48,9 +62,9 @@ class BodySizeLimit:
             nonlocal seen, rejected
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes and not rejected:
+            if seen > max_bytes and not rejected:
                 rejected = True
-                await self._reject(send)
+                await self._reject(send, max_bytes)
                 return {"type": "http.disconnect"}  # the app stops reading, as if the client left
             return message
 

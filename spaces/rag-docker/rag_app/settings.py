@@ -121,11 +121,11 @@ class Settings(BaseSettings):
     )
     max_upload_mb: float = Field(5.0, gt=0, description="Largest uploaded document, in MB.")
     max_upload_files: int = Field(10, ge=1, description="Most files in one upload request.")
-    max_body_bytes: int | None = Field(
-        None,
+    max_body_bytes: int = Field(
+        1024 * 1024,
         ge=1024,
-        description="Largest request body, uploads included: 413 above, before it is read or "
-        "spooled. Unset: room for MAX_UPLOAD_FILES files of MAX_UPLOAD_MB, plus 1 MiB.",
+        description="Largest request body of every route but the uploads (413 above, before it "
+        "is read). Uploads may send MAX_UPLOAD_FILES files of MAX_UPLOAD_MB, plus 1 MiB.",
     )
     n_ctx: int = Field(2048, ge=256, description="LLM context window in tokens.")
     n_threads: int = Field(2, ge=1, description="CPU threads for llama-cpp (the free tier has 2).")
@@ -227,9 +227,9 @@ class Settings(BaseSettings):
         return int(self.max_upload_mb * 1024 * 1024)
 
     @property
-    def body_limit(self) -> int:
-        """The request body limit in bytes: the setting, or what the upload limits allow."""
-        return self.max_body_bytes or self.max_upload_files * self.max_upload_bytes + 1024 * 1024
+    def upload_body_limit(self) -> int:
+        """The body limit of an upload request: every file at its limit, plus 1 MiB of form."""
+        return self.max_upload_files * self.max_upload_bytes + 1024 * 1024
 
 
 # Every setting the Space read by a bare name before the RAG_ prefix (one release of grace).
