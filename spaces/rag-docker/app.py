@@ -17,6 +17,7 @@ import uvicorn
 
 from rag_app.api import create_app
 from rag_app.index import IndexLoadError, verify_index
+from rag_app.llm import LLMError, check_gguf, resolve_gguf
 from rag_app.observability import configure_logging
 from rag_app.service import RagService
 from rag_app.settings import get_settings
@@ -34,11 +35,14 @@ if __name__ == "__main__":
         verify_index(settings.rag_index_dir, settings.embedding_name)
     except IndexLoadError as exc:
         sys.exit(f"error: {exc}")
-    if settings.llm_model_path and not os.path.isfile(settings.llm_model_path):
-        sys.exit(
-            f"error: RAG_LLM_MODEL_PATH={settings.llm_model_path} is not a file: point it at a "
-            "GGUF model, or unset it to use RAG_LLM_REPO_ID or the packaged SmolLM2."
-        )
+    if not settings.openai_base_url:  # a missing or broken GGUF: one line naming the file
+        try:
+            check_gguf(resolve_gguf(settings))
+        except LLMError as exc:
+            sys.exit(
+                f"error: {exc}. Point RAG_LLM_MODEL_PATH at a GGUF model, or unset it to use "
+                "RAG_LLM_REPO_ID or the packaged SmolLM2."
+            )
     configure_logging()
     server = uvicorn.Server(
         uvicorn.Config(

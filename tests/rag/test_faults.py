@@ -23,7 +23,7 @@ from rag.conftest import OPEN_DEMO, OPEN_DEMO_ENV, SPACE
 
 from rag_app.api import create_app
 from rag_app.index import CURRENT, RagIndex, read_manifest
-from rag_app.llm import GenerationParams
+from rag_app.llm import GenerationParams, packaged_gguf
 from rag_app.service import RagService
 from rag_app.settings import Settings
 from tests.rag.test_api import parse_sse
@@ -174,7 +174,7 @@ def copy_index(source: Path, target: Path) -> Path:
     return target
 
 
-def start_space(index_dir: Path) -> subprocess.CompletedProcess[str]:
+def start_space(index_dir: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     """`python app.py` on loopback with this index, until it exits (it must not start)."""
     env = {
         **os.environ,
@@ -182,6 +182,7 @@ def start_space(index_dir: Path) -> subprocess.CompletedProcess[str]:
         "RAG_HOST": "127.0.0.1",
         "RAG_PORT": str(free_port()),
         "RAG_INDEX_DIR": str(index_dir),
+        **extra,
     }
     return subprocess.run(
         [sys.executable, "app.py"], cwd=SPACE, env=env, capture_output=True, text=True, timeout=120
@@ -223,6 +224,25 @@ def test_a_corrupt_index_file_stops_the_space_with_one_line_naming_it(
     assert len(errors) == 1, result.stderr[-2000:]
     assert Path(name).name in errors[0]
     assert str(index_dir) in errors[0]
+
+
+@pytest.mark.parametrize("damage", ["not-gguf", "truncated"])
+def test_a_broken_llm_file_stops_the_space_with_one_line_naming_it(
+    index_copy: Path, tmp_path: Path, damage: str
+) -> None:
+    model = tmp_path / "model.gguf"
+    if damage == "not-gguf":
+        model.write_text("<html>a login page saved instead of the model</html>")
+    else:
+        whole = Path(packaged_gguf()).read_bytes()
+        model.write_bytes(whole[: len(whole) - 4096])  # a download cut short
+    result = start_space(copy_index(index_copy, tmp_path / "index"), RAG_LLM_MODEL_PATH=str(model))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert str(model) in errors[0]
+    assert ("not a GGUF" if damage == "not-gguf" else "truncated") in errors[0]
 
 
 NEW_DOCS = 30

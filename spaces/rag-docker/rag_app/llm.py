@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Answers are one or two sentences: stop before a small model rambles into new questions.
 Messages = list[dict[str, str]]
+GGUF_MAGIC = b"GGUF"  # the first bytes of every GGUF file
 
 
 class LLMError(RuntimeError):
@@ -87,6 +88,29 @@ def packaged_gguf() -> str:
     return os.path.join(spec.submodule_search_locations[0], PACKAGED_GGUF)
 
 
+def check_gguf(path: str) -> str:
+    """The path, once it reads as a whole GGUF model; LLMError naming the file if not.
+
+    Its first bytes must say GGUF, and llama.cpp must read its vocabulary and tensor table (a
+    few milliseconds: the bounds of every tensor are checked against the file's size, so a
+    truncated download fails here, not after the server has started).
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise LLMError(f"cannot read the LLM file {path} ({exc.strerror})") from None
+    if head != GGUF_MAGIC:
+        raise LLMError(f"{path} is not a GGUF model (it does not start with {GGUF_MAGIC!r})")
+    from llama_cpp import Llama
+
+    try:
+        Llama(model_path=path, vocab_only=True, verbose=False)
+    except ValueError:
+        raise LLMError(f"{path} is a damaged or truncated GGUF model") from None
+    return path
+
+
 def resolve_gguf(settings: Settings) -> str:
     """RAG_LLM_MODEL_PATH, else RAG_LLM_REPO_ID + RAG_LLM_FILENAME from the Hub, else SmolLM2.
 
@@ -132,12 +156,15 @@ class LlamaCppBackend:
         if self._llama is None:
             from llama_cpp import Llama
 
-            self._llama = Llama(
-                model_path=self.model_path,
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                verbose=False,
-            )
+            try:
+                self._llama = Llama(
+                    model_path=self.model_path,
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    verbose=False,
+                )
+            except ValueError as exc:  # a truncated or damaged GGUF
+                raise LLMError(f"llama.cpp cannot load {self.model_path} ({exc})") from None
 
     def stream(self, messages: Messages, params: GenerationParams) -> Iterator[str]:
         self.load()
