@@ -100,7 +100,7 @@ def test_a_taken_port_is_one_line_saying_what_to_do(space: str) -> None:
             "make sentiment-model",
         ),
         ("rag-docker", {"RAG_INDEX_DIR": "/nonexistent/index"}, "python -m rag_app.ingest"),
-        ("rag-docker", {"LLM_MODEL_PATH": "/nonexistent/model.gguf"}, "point it at a GGUF"),
+        ("rag-docker", {"LLM_MODEL_PATH": "/nonexistent/model.gguf"}, "at a GGUF model"),
     ],
     ids=["iris-model", "sentiment-model", "rag-index", "rag-llm"],
 )
