@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import (
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
+from hypothesis import settings
+from schema_checks import (
+    CHECKS,
+    QUICK,
+    assert_keyed_operations_document_401,
+    call_with_key,
+    call_without_key,
 )
 from sentiment.conftest import TEST_KEY
 
@@ -20,9 +22,6 @@ from sentiment_app.schemas import ErrorOut
 pytestmark = pytest.mark.slow
 OPENAPI = create_app().openapi()
 schema = schemathesis.openapi.from_dict(OPENAPI)
-CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
-OPEN = {"/health", "/ready"}  # never keyed
-QUICK = settings(deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @schema.parametrize()
@@ -36,11 +35,7 @@ def test_open_api_no_input_makes_a_server_error(case: schemathesis.Case, api_ser
 def test_with_the_key_answers_match_their_schemas(
     case: schemathesis.Case, keyed_api_server: str
 ) -> None:
-    headers = {"Authorization": f"Bearer {TEST_KEY}"}
-    response = case.call_and_validate(
-        base_url=keyed_api_server, headers=headers, checks=CHECKS, timeout=30
-    )
-    assert response.status_code != 401
+    call_with_key(case, keyed_api_server, {"Authorization": f"Bearer {TEST_KEY}"}, timeout=30)
 
 
 @schema.parametrize()
@@ -48,25 +43,8 @@ def test_with_the_key_answers_match_their_schemas(
 def test_without_the_key_every_keyed_route_is_401(
     case: schemathesis.Case, keyed_api_server: str
 ) -> None:
-    response = case.call_and_validate(base_url=keyed_api_server, checks=CHECKS, timeout=30)
-    if case.method.upper() != case.operation.method.upper():
-        return  # schemathesis also tries other methods: test_bad_inputs.py has those cases
-    if case.path in OPEN:
-        assert response.status_code == 200
-    else:
-        assert response.status_code == 401
-        assert response.json()["message"].startswith("This API needs a key")
+    call_without_key(case, keyed_api_server, timeout=30)
 
 
 def test_every_keyed_operation_documents_its_401_with_the_error_body() -> None:
-    for path, operations in OPENAPI["paths"].items():
-        for method, operation in operations.items():
-            refused = operation["responses"].get("401")
-            if path in OPEN:
-                assert refused is None, (method, path)
-                continue
-            assert refused is not None, (method, path)
-            body = refused["content"]["application/json"]["schema"]
-            assert body["title"] == ErrorOut.__name__, (method, path)
-            assert set(body["properties"]) == {"message", "detail"}, (method, path)
-    assert ErrorOut.model_json_schema()["required"] == ["message"]
+    assert_keyed_operations_document_401(OPENAPI, ErrorOut)
