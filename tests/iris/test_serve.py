@@ -53,23 +53,29 @@ def flowers(n: int) -> list[dict[str, float]]:
 
 def model_calls(url: str) -> tuple[float, float]:
     """(model calls, rows) from iris_batch_size on /metrics, summed over both replicas (each
-    answer names its replica)."""
+    answer names its replica). The scrapes go 8 at a time: Serve's router sends requests one at
+    a time to whichever replica it likes, and concurrent ones to both."""
     seen: dict[str, tuple[float, float]] = {}
-    for _ in range(100):
-        answer = httpx.get(f"{url}/metrics")
-        samples = {
-            s.name: s.value
-            for family in text_string_to_metric_families(answer.text)
-            for s in family.samples
-        }
-        seen[answer.headers[REPLICA]] = (
-            samples.get("iris_batch_size_count", 0.0),
-            samples.get("iris_batch_size_sum", 0.0),
-        )
+    for _ in range(25):
+        for answer in asyncio.run(_get_all(f"{url}/metrics", 8)):
+            samples = {
+                s.name: s.value
+                for family in text_string_to_metric_families(answer.text)
+                for s in family.samples
+            }
+            seen[answer.headers[REPLICA]] = (
+                samples.get("iris_batch_size_count", 0.0),
+                samples.get("iris_batch_size_sum", 0.0),
+            )
         if len(seen) == 2:
             break
     assert len(seen) == 2, seen
     return sum(c for c, _ in seen.values()), sum(r for _, r in seen.values())
+
+
+async def _get_all(url: str, count: int) -> list[httpx.Response]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await asyncio.gather(*(client.get(url) for _ in range(count)))
 
 
 async def _post_all(url: str, bodies: list[dict]) -> list[httpx.Response]:
