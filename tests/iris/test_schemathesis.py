@@ -17,7 +17,7 @@ from schema_checks import (
 )
 
 from iris_app.api import create_app
-from iris_app.schemas import ErrorOut
+from iris_app.security import ErrorOut
 
 pytestmark = pytest.mark.slow
 OPENAPI = create_app().openapi()

@@ -23,7 +23,7 @@ from schema_checks import (
 from schemathesis.config import SchemathesisConfig
 
 from rag_app.api import create_app
-from rag_app.schemas import ErrorOut
+from rag_app.security import ErrorOut
 
 pytestmark = pytest.mark.slow
 OPENAPI = create_app().openapi()

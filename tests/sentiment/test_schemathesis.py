@@ -17,7 +17,7 @@ from schema_checks import (
 from sentiment.conftest import TEST_KEY
 
 from sentiment_app.api import create_app
-from sentiment_app.schemas import ErrorOut
+from sentiment_app.security import ErrorOut
 
 pytestmark = pytest.mark.slow
 OPENAPI = create_app().openapi()

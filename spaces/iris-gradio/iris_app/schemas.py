@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from iris_app.data import UNIT
+from iris_app.security import documented_errors
 
 MAX_BATCH = 1000
 
@@ -104,13 +105,6 @@ class Ready(BaseModel):
     model_version: str
 
 
-class ErrorOut(BaseModel):
-    """Every 4xx and 5xx answer: one readable sentence, and details for programs."""
-
-    message: str = Field(description="What went wrong, in one sentence for people.")
-    detail: Any = Field(None, description="More: the errors field by field (422), or null.")
-
-
 ERROR_MEANINGS = {
     400: "The body is not parseable JSON (malformed, not UTF-8, or nested too deep).",
     401: "No API key, or not a valid one (only when the Space has an API key set).",
@@ -122,10 +116,8 @@ ERROR_MEANINGS = {
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses, each with the one error body as JSON (also
-    on a route that streams events, whose own media type FastAPI would give a `model`)."""
-    body = {"application/json": {"schema": ErrorOut.model_json_schema()}}
-    return {code: {"description": ERROR_MEANINGS[code], "content": body} for code in codes}
+    """OpenAPI `responses` for these error statuses, each with the one error body."""
+    return documented_errors(ERROR_MEANINGS, *codes)
 
 
 # What an API route may refuse with (routes with a body add 400, 413 and 422).

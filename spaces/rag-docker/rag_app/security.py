@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -44,10 +45,25 @@ class ApiRoute(NamedTuple):
     method_allowed: bool
 
 
+class ErrorOut(BaseModel):
+    """Every 4xx and 5xx answer: one readable sentence, and details for programs."""
+
+    message: str = Field(description="What went wrong, in one sentence for people.")
+    detail: Any = Field(None, description="More: the errors field by field (422), or null.")
+
+
+def documented_errors(meanings: Mapping[int, str], *codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses (`meanings` says what each means here), each
+    with the one error body as JSON (also on a route that streams events, whose own media type
+    FastAPI would give a `model`)."""
+    body = {"application/json": {"schema": ErrorOut.model_json_schema()}}
+    return {code: {"description": meanings[code], "content": body} for code in codes}
+
+
 def error_response(
     status: int, message: str, detail: Any = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """The one error body of every API: a sentence for people, and details for programs."""
+    """The one error body of every API (ErrorOut): a sentence for people, details for programs."""
     return JSONResponse(
         status_code=status, content={"message": message, "detail": detail}, headers=headers
     )
