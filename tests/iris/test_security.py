@@ -210,6 +210,34 @@ def test_the_live_server_logs_json_lines_with_the_request_id_and_no_key(
     assert all(key not in json.dumps(x) for x in lines)
 
 
+def test_probes_answered_below_400_are_neither_logged_nor_counted(
+    keyed_space: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A platform probes every few seconds: /health and /ready stay out of the access log and
+    the HTTP metrics, unless they fail (a probe with a wrong method is both)."""
+    headers = {"X-API-Key": KEYS.split(",")[0]}
+
+    def health_count() -> float:
+        text = httpx.get(f"{keyed_space}/metrics", headers=headers, timeout=10).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("http_requests_total{") and 'handler="/health"' in line
+        )
+
+    before = health_count()
+    for path in ("/health", "/ready"):
+        ok = httpx.get(f"{keyed_space}{path}", headers={"X-Request-ID": "probe-ok"}, timeout=10)
+        assert ok.status_code == 200
+    wrong = httpx.post(f"{keyed_space}/health", headers={"X-Request-ID": "probe-bad"}, timeout=10)
+    assert 400 <= wrong.status_code < 500
+    assert health_count() == before + 1  # the refused probe only
+    lines = json_lines(list(tmp_path_factory.getbasetemp().glob("keyed*/*")))
+    logged = {x.get("request_id") for x in lines}
+    assert "probe-bad" in logged
+    assert "probe-ok" not in logged
+
+
 def test_a_bug_is_a_500_with_the_error_body_and_nothing_of_the_request() -> None:
     """A route that fails (added for the test to the real app) answers like every other error."""
     app = create_app(Settings(**UNLIMITED))

@@ -39,10 +39,12 @@ ROUTE_MEMORY = 4096  # paths whose API route the guard remembers
 
 
 class ApiRoute(NamedTuple):
-    """The API route a request is for, and whether it takes the request's method."""
+    """The API route a request is for, whether it takes the request's method, and whether it
+    is one of OPEN_PATHS (no key, no limit; only a wrong method is refused)."""
 
     path: str
     method_allowed: bool
+    open: bool = False
 
 
 class ErrorOut(BaseModel):
@@ -169,10 +171,10 @@ def client_address(scope: Scope, trusted_proxies: int) -> str:
 class ApiGuard:
     """ASGI middleware in front of the API: rate limit per client and route, then the key.
 
-    API routes are the app's routes outside OPEN_PATHS, plus `protected_prefixes` (the MCP
-    endpoints, even under the mounted UI); everything else (the UI, unknown paths) passes through.
-    A method an API route does not take is answered 405 here: the router would hand it to the UI
-    mounted at /, which answers 404.
+    API routes are the app's routes, plus `protected_prefixes` (the MCP endpoints, even under the
+    mounted UI); everything else (the UI, unknown paths) passes through. OPEN_PATHS need no key
+    and have no limit. A method an API route (open or not) does not take is answered 405 here: the
+    router would hand it to the UI mounted at /, which answers 404.
     """
 
     def __init__(
@@ -210,9 +212,8 @@ class ApiGuard:
 
     def _api_route(self, scope: Scope) -> ApiRoute | None:
         path: str = scope["path"]
-        if path in OPEN_PATHS:
-            return None
-        for prefix in self.prefixes:
+        is_open = path in OPEN_PATHS
+        for prefix in () if is_open else self.prefixes:
             if path == prefix or path.startswith(prefix + "/"):
                 return ApiRoute(prefix, True)
         found: ApiRoute | None = None
@@ -221,9 +222,9 @@ class ApiGuard:
                 break
             match, _ = route.matches(scope)  # PARTIAL: the path is right, the method is not
             if match == Match.FULL:
-                return ApiRoute(getattr(route, "path", path), True)
+                return ApiRoute(getattr(route, "path", path), True, is_open)
             if match == Match.PARTIAL and found is None:
-                found = ApiRoute(getattr(route, "path", path), False)
+                found = ApiRoute(getattr(route, "path", path), False, is_open)
         return found
 
     @staticmethod
@@ -250,11 +251,11 @@ class ApiGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self.api_route(scope) if scope["type"] == "http" else None
-        if found is None:
+        if found is None or (found.open and found.method_allowed):
             await self.app(scope, receive, send)
             return
         route = found.path
-        wait = self.retry_after(scope, route)
+        wait = None if found.open else self.retry_after(scope, route)
         if wait is not None:
             response = error_response(
                 429,
@@ -264,7 +265,7 @@ class ApiGuard:
             )
             await response(scope, receive, send)
             return
-        if self.keys:
+        if self.keys and not found.open:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             presented = presented_key(headers)
             if not key_is_valid(self.keys, presented):

@@ -10,6 +10,9 @@ the copies equal).
 - `configure_logging()` makes this process (and uvicorn) log one JSON object per line to stdout:
   time, level, logger, message, request_id. Nothing logs request bodies or headers, so neither
   user text nor keys reach the logs.
+- Probes (`/health`, `/ready`) are the platform's, not the visitors': answered below 400 they are
+  neither counted nor access-logged (a Space or Cloud Run probes every few seconds; a log line
+  and a metric per probe were a third of `/health`'s cost). A failing probe is logged and counted.
 
 Both middlewares are plain ASGI and do a few microseconds of work per request: in front of every
 route they were most of a request's cost (CorrelationIdMiddleware and the instrumentator's
@@ -48,6 +51,7 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 LATENCY_BUCKETS = (0.1, 0.5, 1)
 LATENCY_HIGHR_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 3)
 LATENCY_HIGHR_BUCKETS += (3.5, 4, 4.5, 5, 7.5, 10, 30, 60)
+PROBES = frozenset({"/health", "/ready"})
 
 
 def plain_request_id(value: str) -> bool:
@@ -132,18 +136,22 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            seconds = time.perf_counter() - began
-            key = (scope["method"], f"{str(status)[0]}xx", self.handler(scope))
-            children = self.children.get(key)
-            if children is None:
-                method, group, handler = key
-                children = self.children[key] = (
-                    self.total.labels(method, group, handler),
-                    self.latency.labels(handler, method),
-                )
-            children[0].inc()
-            children[1].observe(seconds)
-            self.highr.observe(seconds)
+            if status >= 400 or scope["path"] not in PROBES:
+                self.record(scope, status, time.perf_counter() - began)
+
+    def record(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        key = (scope["method"], f"{str(status)[0]}xx", self.handler(scope))
+        children = self.children.get(key)
+        if children is None:
+            method, group, handler = key
+            children = self.children[key] = (
+                self.total.labels(method, group, handler),
+                self.latency.labels(handler, method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+        self.highr.observe(seconds)
 
 
 def add_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
@@ -177,6 +185,21 @@ def add_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
     app.add_route("/metrics", metrics, include_in_schema=False)
 
 
+class QuietProbes(logging.Filter):
+    """Drops uvicorn's access line of a probe answered below 400 (its args: client, method,
+    path, HTTP version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (
+            isinstance(args, tuple)
+            and len(args) == 5
+            and args[2] in PROBES
+            and isinstance(args[4], int)
+            and args[4] < 400
+        )
+
+
 def configure_logging(level: str = "INFO") -> None:
     """JSON lines on stdout for the root logger and uvicorn's (run uvicorn with log_config=None)."""
     handler = logging.StreamHandler(sys.stdout)
@@ -201,3 +224,6 @@ def configure_logging(level: str = "INFO") -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.filters = [f for f in access.filters if not isinstance(f, QuietProbes)]
+    access.addFilter(QuietProbes())
