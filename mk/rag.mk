@@ -5,7 +5,7 @@
 RAG_DIR := spaces/rag-docker
 RAG_INDEX_STAMP := $(RAG_DIR)/index/.built-from-knowledge
 RAG_INPUTS := $(RAG_DIR)/knowledge $(wildcard $(RAG_DIR)/knowledge/*) \
-  $(addprefix $(RAG_DIR)/rag_app/,ingest.py index.py keywords.py sentences.py settings.py \
+  $(addprefix $(RAG_DIR)/rag_app/,ingest.py index.py headings.py keywords.py sentences.py settings.py \
   embeddings.py)
 
 .PHONY: rag-index rag-eval rag-llms

@@ -296,3 +296,24 @@ def test_text_and_pdf_chunks_carry_numbered_or_capital_section_headings() -> Non
     chunks = split_documents(load_documents(pdf, pdf.name), "0" * 64, Settings())
     secret = next(c for c in chunks if "Revoke it at the provider" in c.page_content)
     assert secret.metadata["heading"].endswith("> 3.5 A secret was exposed")
+
+
+@pytest.mark.parametrize("name", ["incident-runbook.pdf", "load-testing.txt", "fastapi-serving.md"])
+def test_a_chunk_never_spans_two_sections(name: str) -> None:
+    """Sections are cut apart before the splitter packs sentences: the runbook's "3.5 A secret
+    was exposed" is one chunk with its first line ("...a screenshot as compromised") and its
+    steps, which the 500-character packing used to put in two chunks headed by other sections."""
+    from rag_app.headings import section_of
+    from rag_app.ingest import split_documents
+
+    path = SPACE / "knowledge" / name
+    chunks = split_documents(load_documents(path, path.name), "0" * 64, Settings())
+    markdown = name.endswith(".md")
+    for chunk in chunks:
+        lines = chunk.page_content.splitlines()
+        inner = [line for line in lines[1:] if section_of(line, markdown)]
+        assert not inner, f"{chunk.metadata['heading']!r} also holds the section {inner[0]!r}"
+    if name.endswith(".pdf"):
+        secret = next(c for c in chunks if "Revoke it at the provider" in c.page_content)
+        assert "a screenshot as compromised" in secret.page_content
+        assert secret.metadata["heading"].endswith("> 3.5 A secret was exposed")

@@ -32,6 +32,18 @@ def section_of(line: str, markdown: bool) -> str | None:
     return None
 
 
+def section_starts(text: str, markdown: bool) -> list[int]:
+    """Offsets where a section begins: 0, then each section heading's line (not in a fence)."""
+    fence, offset, starts = False, 0, [0]
+    for line in text.splitlines(keepends=True):
+        if line.startswith("```"):
+            fence = not fence
+        elif not fence and offset and section_of(line, markdown):
+            starts.append(offset)
+        offset += len(line)
+    return starts
+
+
 def heading_at(text: str, position: int, title: str, markdown: bool) -> str:
     """'Title > Section' for a chunk starting at `position`: the last section heading before it."""
     fence, section, offset = False, "", 0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from rag_app.embeddings import load_embeddings
-from rag_app.headings import heading_at, title_of
+from rag_app.headings import heading_at, section_starts, title_of
 from rag_app.index import DocRecord, IndexLoadError, RagIndex, indexed_text
 from rag_app.sentences import only_headings
 from rag_app.settings import Settings, get_settings
@@ -144,12 +144,15 @@ def split_documents(docs: list[Document], sha256: str, settings: Settings) -> li
     title = title_of(docs[0].page_content)
     chunks = []
     for doc in docs:
-        for chunk in splitter.split_documents([doc]):
-            start = chunk.metadata.pop("start_index")
-            if not only_headings(chunk.page_content):  # a lone heading heads the next chunk
-                heading = heading_at(doc.page_content, start, title, markdown=is_md)
-                chunk.metadata["heading"] = heading
-                chunks.append(chunk)
+        text = doc.page_content
+        starts = section_starts(text, markdown=is_md)
+        for begin, end in zip(starts, [*starts[1:], len(text)], strict=True):
+            section = doc.model_copy(update={"page_content": text[begin:end]})
+            for chunk in splitter.split_documents([section]):
+                start = begin + chunk.metadata.pop("start_index")
+                if not only_headings(chunk.page_content):  # a lone heading heads the next chunk
+                    chunk.metadata["heading"] = heading_at(text, start, title, markdown=is_md)
+                    chunks.append(chunk)
     for n, chunk in enumerate(chunks):
         chunk.metadata["chunk_id"] = f"{sha256[:12]}-{n:04d}"
     return chunks
