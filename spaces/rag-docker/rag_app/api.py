@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import json
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
+from fastapi.sse import KEEPALIVE_COMMENT
 from prometheus_client import CollectorRegistry
 
 from rag_app.chain import Prepared
@@ -48,6 +51,8 @@ from rag_app.settings import Settings, get_settings
 UI_UPLOAD_PATH = "/gradio_api/upload"  # the chat's upload panel sends its files here
 MCP_PATH = "/gradio_api/mcp"  # Gradio's MCP server, under the mounted UI: an API, keyed
 STOPPING = "the server is shutting down; ask again in a moment"
+DISCONNECT_CHECK_S = 0.2  # how often a generation asks whether its client is still there
+KEEPALIVE_S = 15.0  # a comment line on an /ask/stream that has sent nothing for this long
 
 
 def service_of(request: Request) -> RagService:
@@ -115,13 +120,32 @@ def _context(prepared: Prepared) -> Context:
     )
 
 
+async def _batches(
+    stream: TokenStream, request: Request, keepalive: float | None = None
+) -> AsyncIterator[list[str]]:
+    """The generation's tokens, in lists of those that arrived together (usually one), until it
+    ends or the client goes away, which cancels it at once. Whether the client is still there is
+    asked every DISCONNECT_CHECK_S, not per token: Starlette's check costs more CPU than the rest
+    of a token's way to the client, CPU taken from the LLM's threads. (A stream also ends when
+    its response does: the server stops it when the client goes.) With `keepalive`, an empty
+    list when no token has come for that many seconds."""
+    checked = time.perf_counter()
+    async with aclosing(stream.batches(keepalive)) as batches:
+        async for tokens in batches:
+            now = time.perf_counter()
+            if now - checked >= DISCONNECT_CHECK_S:
+                checked = now
+                if await request.is_disconnected():
+                    return
+            yield tokens
+
+
 async def _tokens(stream: TokenStream, request: Request) -> AsyncIterator[str]:
     """The generation's tokens until it ends or the client goes away (which cancels it at once)."""
-    async with aclosing(stream.__aiter__()) as tokens:
-        async for token in tokens:
-            if await request.is_disconnected():
-                return
-            yield token
+    async with aclosing(_batches(stream, request)) as batches:
+        async for tokens in batches:
+            for token in tokens:
+                yield token
 
 
 rag = APIRouter(tags=["rag"], responses=error_responses(400, 401, 413, 422, 429, 503))
@@ -155,30 +179,69 @@ async def ask(prepared: PreparedDep, svc: ServiceDep, request: Request) -> AskRe
     return _answer(svc, prepared, text, request)
 
 
-@rag.post("/ask/stream", response_class=EventSourceResponse)
-async def ask_stream(
-    prepared: PreparedDep, svc: ServiceDep, request: Request
-) -> AsyncIterable[ServerSentEvent]:
+# What FastAPI documents for an SSE stream it writes itself (OpenAPI 3.2's itemSchema).
+SSE_ITEM = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # as FastAPI's SSE
+
+
+class EventStream(StreamingResponse):
+    """A text/event-stream response whose bytes the route writes (FastAPI's EventSourceResponse,
+    as a route's response_class, makes FastAPI write the events itself)."""
+
+    media_type = "text/event-stream"
+
+
+def _sse(event: str, data: str) -> bytes:
+    """One server-sent event; `data` is JSON on one line."""
+    return b"event: " + event.encode() + b"\ndata: " + data.encode() + b"\n\n"
+
+
+@rag.post(
+    "/ask/stream",
+    response_class=EventStream,
+    responses={200: {"content": {"text/event-stream": {"itemSchema": SSE_ITEM}}}},
+)
+async def ask_stream(prepared: PreparedDep, svc: ServiceDep, request: Request) -> EventStream:
     """Server-sent events: `context` (sources, evidence) before the first token, then `token`
     events ({"text"}), then `answer` (as /ask; its answer may be the quote, not the tokens).
     A generation that fails, runs out of time or is stopped by a shutdown ends the stream with
     an `error` event instead: {"message", "detail": "llm_failed" | "generation_timeout" |
     "shutting_down"}."""
-    yield ServerSentEvent(event="context", data=_context(prepared))
+    return EventStream(_events(prepared, svc, request), headers=SSE_HEADERS)
+
+
+async def _events(prepared: Prepared, svc: RagService, request: Request) -> AsyncIterator[bytes]:
+    """The bytes of /ask/stream's events, written here rather than by FastAPI's SSE layer (whose
+    two tasks and memory streams cost more CPU per token than the rest of its way). Tokens that
+    arrived together go out in one write; a comment line keeps the connection alive when no
+    token has come for KEEPALIVE_S, as FastAPI's would."""
+    yield _sse("context", _context(prepared).model_dump_json())
     tokens: list[str] = []
     if prepared.stream is not None:
         try:
-            async for token in _tokens(prepared.stream, request):
-                tokens.append(token)
-                yield ServerSentEvent(event="token", data={"text": token})
+            async with aclosing(_batches(prepared.stream, request, KEEPALIVE_S)) as batches:
+                async for batch in batches:
+                    if not batch:
+                        yield KEEPALIVE_COMMENT
+                        continue
+                    tokens += batch
+                    yield b"".join(_sse("token", json.dumps({"text": t})) for t in batch)
         except LLMError as exc:
             _, kind = llm_failure(exc)
-            yield ServerSentEvent(event="error", data={"message": str(exc), "detail": kind})
+            yield _sse("error", json.dumps({"message": str(exc), "detail": kind}))
             return
     answer = _answer(svc, prepared, "".join(tokens), request)
     if prepared.stream is None:  # no generation: the answer is the only text
-        yield ServerSentEvent(event="token", data={"text": answer.answer})
-    yield ServerSentEvent(event="answer", data=answer)
+        yield _sse("token", json.dumps({"text": answer.answer}))
+    yield _sse("answer", answer.model_dump_json())
 
 
 @documents_router.get("/documents")

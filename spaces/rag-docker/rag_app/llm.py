@@ -13,11 +13,12 @@ import asyncio
 import importlib.util
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -229,15 +230,29 @@ _END = object()
 _POLL_S = 0.25  # a reader re-checks its deadline at least this often while no token comes
 
 
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 class TokenStream:
     """Tokens of one queued generation, readable from sync or async code.
+
+    The worker appends each token to a deque. A sync reader waits on a condition; an async
+    reader is woken on its event loop by call_soon_threadsafe, once per wait, and then takes every
+    token that has arrived meanwhile: no thread-pool hop per token, and no wake-up at all while
+    the reader is still busy with earlier tokens.
 
     With a `timeout`, a reader gets GenerationTimeoutError once the generation has run that long
     (counted from when the worker took it up), and the generation stops.
     """
 
     def __init__(self, timeout: float | None = None) -> None:
-        self._items: queue.Queue[Any] = queue.Queue()
+        self._items: deque[Any] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        # Called (from the worker) by the next put or start: wakes the async reader waiting now.
+        self._wake: Callable[[], None] | None = None
+        self._start_wakes: list[Callable[[], None]] = []
         self.started = threading.Event()
         self.cancelled = threading.Event()
         self.timeout = timeout
@@ -251,7 +266,20 @@ class TokenStream:
         self.timed_out = False
 
     def put(self, item: Any) -> None:
-        self._items.put(item)
+        with self._ready:
+            self._items.append(item)
+            self._ready.notify()
+            wake, self._wake = self._wake, None
+        if wake is not None:
+            wake()
+
+    def mark_started(self) -> None:
+        """The worker took the generation up (or the queue stops it): wake whoever waits."""
+        with self._ready:
+            self.started.set()
+            wakes, self._start_wakes = self._start_wakes, []
+        for wake in wakes:
+            wake()
 
     def cancel(self) -> None:
         """Stop the generation at the next token (client gone, or waited too long)."""
@@ -270,20 +298,66 @@ class TokenStream:
         """Block until the worker picks this request up; QueueTimeoutError after timeout."""
         if not self.started.wait(timeout):
             self.cancel()
-            raise QueueTimeoutError(f"the LLM stayed busy for {timeout:.0f} s; try again later")
+            raise self.queue_timeout_error(timeout)
 
     async def await_started(self, timeout: float) -> None:
-        await asyncio.to_thread(self.wait_started, timeout)
+        """wait_started for async code, woken on the event loop (no thread held while waiting)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        wake = _waker(loop, waiter)
+        with self._ready:
+            if self.started.is_set():
+                return
+            self._start_wakes.append(wake)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            self.cancel()
+            raise self.queue_timeout_error(timeout) from None
+        finally:
+            with self._ready:
+                if wake in self._start_wakes:
+                    self._start_wakes.remove(wake)
+
+    @staticmethod
+    def queue_timeout_error(timeout: float) -> QueueTimeoutError:
+        return QueueTimeoutError(f"the LLM stayed busy for {timeout:.0f} s; try again later")
 
     def _next(self) -> Any:
         """The next token, _END, or an error; GenerationTimeoutError past the deadline."""
-        while True:
-            try:
-                return self._items.get(timeout=_POLL_S)
-            except queue.Empty:
-                if self.expired:
+        with self._ready:
+            while not self._items:
+                if not self._ready.wait(_POLL_S) and self.expired:
                     self.cancel()
-                    raise self.timeout_error() from None
+                    raise self.timeout_error()
+            return self._items.popleft()
+
+    async def _next_batch(self, keepalive: float | None = None) -> list[Any]:
+        """Every item that has arrived (at least one), waiting on the event loop if none has;
+        with `keepalive`, an empty list once none has come for that many seconds."""
+        loop = asyncio.get_running_loop()
+        began = time.perf_counter()
+        while True:
+            waiter: asyncio.Future[None] = loop.create_future()
+            with self._ready:
+                if self._items:
+                    items = list(self._items)
+                    self._items.clear()
+                    return items
+                self._wake = _waker(loop, waiter)
+            timer = loop.call_later(_POLL_S, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                with self._ready:
+                    self._wake = None
+            if not self._items and self.expired:
+                self.cancel()
+                raise self.timeout_error()
+            if keepalive is not None and time.perf_counter() - began >= keepalive:
+                return []
 
     def timeout_error(self) -> GenerationTimeoutError:
         """The error a reader gets when the generation ran out of time (and it is recorded)."""
@@ -303,15 +377,44 @@ class TokenStream:
         finally:
             self.cancel()
 
-    async def __aiter__(self) -> AsyncIterator[str]:
-        """The tokens, for async code; cancelled as soon as the reader stops (client gone)."""
+    async def batches(self, keepalive: float | None = None) -> AsyncIterator[list[str]]:
+        """The tokens for async code, as lists of those that arrived together (usually one), and
+        with `keepalive` an empty list after that many seconds without one; cancelled as soon as
+        the reader stops (client gone)."""
         try:
-            while (item := await asyncio.to_thread(self._next)) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            while True:
+                items = await self._next_batch(keepalive)
+                tokens = []
+                for item in items:
+                    if item is _END:
+                        if tokens:
+                            yield tokens
+                        return
+                    if isinstance(item, BaseException):
+                        if tokens:
+                            yield tokens
+                        raise item
+                    tokens.append(item)
+                yield tokens
         finally:
             self.cancel()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        """The tokens, for async code; cancelled as soon as the reader stops (client gone)."""
+        async with aclosing(self.batches()) as batches:
+            async for tokens in batches:
+                for token in tokens:
+                    yield token
+
+
+def _waker(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None]) -> Callable[[], None]:
+    """A function, safe to call from any thread, that resolves `waiter` on its loop."""
+
+    def wake() -> None:
+        with suppress(RuntimeError):  # the loop has closed: its reader is gone
+            loop.call_soon_threadsafe(_resolve, waiter)
+
+    return wake
 
 
 class GenerationQueue:
@@ -369,7 +472,7 @@ class GenerationQueue:
             if stream.cancelled.is_set():
                 return
             stream.started_at = time.perf_counter()
-            stream.started.set()
+            stream.mark_started()
             for text in self.backend.stream(messages, params):
                 if stream.expired:
                     stream.put(stream.timeout_error())
@@ -384,12 +487,14 @@ class GenerationQueue:
             stream.put(exc if isinstance(exc, LLMError) else LLMError(f"generation failed: {exc}"))
         finally:
             stream.finished_at = time.perf_counter()
-            stream.put(_END)
-            with self._lock:
-                self._pending -= 1
-                self._streams.discard(stream)
-            for listener in self.listeners:
-                listener(stream)
+            try:  # recorded (metrics) before the queue frees or the reader sees the end
+                for listener in self.listeners:
+                    listener(stream)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._streams.discard(stream)
+                stream.put(_END)
 
     def stop(self, reason: str) -> None:
         """Refuse new generations and end the running and waiting ones with ShuttingDownError."""
@@ -398,7 +503,7 @@ class GenerationQueue:
             streams = list(self._streams)
         for stream in streams:
             stream.cancel()
-            stream.started.set()  # a request still waiting for the worker stops waiting
+            stream.mark_started()  # a request still waiting for the worker stops waiting
             stream.put(ShuttingDownError(reason))
 
     def close(self) -> None:
