@@ -206,7 +206,7 @@ def _sse(event: str, data: str) -> bytes:
 
 @rag.post(
     "/ask/stream",
-    response_class=EventStream,
+    response_class=StreamingResponse,  # no media type: the docs hold only `responses`
     responses={200: {"content": {"text/event-stream": {"itemSchema": SSE_ITEM}}}},
 )
 async def ask_stream(prepared: PreparedDep, svc: ServiceDep, request: Request) -> EventStream:
