@@ -217,7 +217,8 @@ def summary(results: dict[str, Any]) -> str:
     lines += ["", "Runs:", ""]
     for space, row in results["spaces"].items():
         lines.append(
-            f"- {space}: {row['date']}, load average {row['load_average']}; cold starts before "
+            f"- {space}: {row['date']}, load average {row['load_average']} at the start, "
+            f"{row.get('load_average_end', '–')} at the end; cold starts before "
             f"{row['before']['cold_start_runs_s']} s, now {row['now']['cold_start_runs_s']} s"
         )
     lines += ["", "Largest installed packages now (MB):", ""]
@@ -248,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
                 seconds = None if args.no_build else round(build(folder, tags[which], wheels))
                 row[which] = measure(space, tags[which], args.runs) | {"build_s": seconds}
                 print(space, which, row[which], flush=True)
+            row["load_average_end"] = round(os.getloadavg()[0], 2)
             results["spaces"][space] = row
     results |= {
         "before": args.before,
