@@ -400,14 +400,25 @@ def goals(summary: dict[str, dict]) -> list[str]:
         t = summary.get(key)
         return f"{t['vs_bare']:.2f}× ({t['vs_bare_cpu']:.2f}× by CPU)" if t else "not run"
 
+    def verdict(key: str, goal: float) -> str:
+        t = summary.get(key)
+        if not t:
+            return "not run"
+        if t["vs_bare"] >= goal and t["vs_bare_cpu"] >= goal:
+            return "met"
+        if t["vs_bare"] >= goal:
+            return f"met by req/s (the goal's measure), not by server CPU per request (< {goal}×)"
+        return "not met"
+
     return [
         "## Goals (issue 11)",
         "",
-        f"- `/health` ≥ 0.8× the bare no-op app: **{ratio('space /health')}**; without the JSON "
-        f"access log line it would be {ratio('space-logging /health')}; each other piece costs "
-        "µs to tens of µs (table above, noisy). Not met here: the Space's access log line, "
-        "metrics, request id and guard together cost more per request than a fifth of a bare "
-        "no-op request.",
+        f"- `/health` ≥ 0.8× the bare no-op app: **{ratio('space /health')}**, "
+        f"{verdict('space /health', 0.8)}. A probe answered below 400 is neither access-logged "
+        "nor counted in the metrics (the platform's probes are not the visitors' requests), so "
+        "the `space-logging` and `space-metrics` rows no longer differ from `space` on /health "
+        "but for noise; what is left per probe is the request id, the guard's cached lookup and "
+        "the body-limit and error-handler layers, each µs to tens of µs (table above, noisy).",
         f"- `/predict` ≥ 0.5×: **{ratio('space /predict')}**, not met. The limit: FastAPI and "
         f"pydantic validating the same body and answering a constant (`floor`) reach "
         f"{ratio('floor /predict')}, and with one call of the model's ONNX twin inline "
