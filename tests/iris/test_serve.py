@@ -53,11 +53,11 @@ def flowers(n: int) -> list[dict[str, float]]:
 
 def model_calls(url: str) -> tuple[float, float]:
     """(model calls, rows) from iris_batch_size on /metrics, summed over both replicas (each
-    answer names its replica). The scrapes go 8 at a time: Serve's router sends requests one at
+    answer names its replica). The scrapes go 32 at a time: Serve's router sends requests one at
     a time to whichever replica it likes, and concurrent ones to both."""
     seen: dict[str, tuple[float, float]] = {}
     for _ in range(25):
-        for answer in asyncio.run(_get_all(f"{url}/metrics", 8)):
+        for answer in asyncio.run(_get_all(f"{url}/metrics", 32)):
             samples = {
                 s.name: s.value
                 for family in text_string_to_metric_families(answer.text)
