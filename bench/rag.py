@@ -179,15 +179,10 @@ class RawLlama:
     the two cores and slow llama.cpp down by an order of magnitude, which would flatter the app.
     """
 
-    def __init__(self, settings: Settings) -> None:
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.rag",
-            "--raw-worker",
-            str(settings.n_ctx),
-            str(settings.n_threads),
-        ]
+    def __init__(self, n_ctx: int, n_threads: int, worker: str = "bench.rag") -> None:
+        """`worker`: the module whose `--raw-worker` answers the jobs (bench.rag_stream has its
+        own, which reads every streamed piece as a client does)."""
+        cmd = [sys.executable, "-m", worker, "--raw-worker", str(n_ctx), str(n_threads)]
         self.proc = subprocess.Popen(
             cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -261,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
             print(name, results["cold_start_s"][name], results["search"][name], flush=True)
             if name != "starter":
                 continue
-            raw = RawLlama(settings)
+            raw = RawLlama(settings.n_ctx, settings.n_threads)
             params = GenerationParams.from_settings(settings)
             app_rows, raw_rows = [], []
             for question in qs[:asks]:

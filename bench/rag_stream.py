@@ -35,7 +35,7 @@ import httpx
 import numpy as np
 
 from bench.loadgen import machine_info, write_results
-from bench.rag import prompt_of, questions
+from bench.rag import RawLlama, prompt_of, questions
 from bench.servers import free_port, running
 from rag_app.llm import GenerationParams, packaged_gguf
 from rag_app.settings import Settings
@@ -108,29 +108,6 @@ def ask_space(
     }
     row["http_sse_ms"] = row["ttft_ms"] - t["first_token_ms"]
     return row, context
-
-
-class RawLlama:
-    """Raw llama-cpp-python in its own process (`python -m bench.rag_stream --raw-worker`)."""
-
-    def __init__(self, n_ctx: int, n_threads: int) -> None:
-        cmd = [sys.executable, "-m", "bench.rag_stream", "--raw-worker", str(n_ctx), str(n_threads)]
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def run(self, messages: list[dict], params: GenerationParams) -> dict:
-        assert self.proc.stdin
-        assert self.proc.stdout
-        job = {"messages": messages, "params": {**params.__dict__, "stop": list(params.stop)}}
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
-
-    def close(self) -> None:
-        if self.proc.stdin:
-            self.proc.stdin.close()
-        self.proc.wait(timeout=30)
 
 
 def raw_worker(n_ctx: int, n_threads: int) -> None:
@@ -409,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = [round(x, 2) for x in os.getloadavg()]
     tmp = Path(tempfile.mkdtemp(prefix="bench-rag-stream-"))
     index = index_folder(tmp, settings)
-    raw = RawLlama(settings.n_ctx, args.threads)
+    raw = RawLlama(settings.n_ctx, args.threads, worker="bench.rag_stream")
     threads = {"raw": args.threads}
     try:
         with ExitStack() as stack:

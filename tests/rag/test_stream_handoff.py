@@ -24,7 +24,6 @@ from rag.conftest import OPEN_DEMO
 from rag_app.api import _sse, create_app
 from rag_app.llm import (
     _END,
-    GenerationParams,
     GenerationQueue,
     LlamaCppBackend,
     QueueTimeoutError,
@@ -33,9 +32,7 @@ from rag_app.llm import (
 )
 from rag_app.service import RagService
 from tests.rag.test_api import QUESTION, parse_sse
-
-MESSAGES = [{"role": "user", "content": "Count from one to twenty in words."}]
-LONG = GenerationParams(max_tokens=48, stop=())
+from tests.rag.test_llm import LONG, MESSAGES
 
 
 @pytest.fixture(scope="module")
