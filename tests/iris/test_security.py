@@ -230,7 +230,9 @@ def test_probes_answered_below_400_are_neither_logged_nor_counted(
         ok = httpx.get(f"{keyed_space}{path}", headers={"X-Request-ID": "probe-ok"}, timeout=10)
         assert ok.status_code == 200
     wrong = httpx.post(f"{keyed_space}/health", headers={"X-Request-ID": "probe-bad"}, timeout=10)
-    assert 400 <= wrong.status_code < 500
+    assert wrong.status_code == 405  # the guard's, not the UI's bare 404
+    assert wrong.headers["allow"] == "GET"
+    assert wrong.json()["message"] == "Method not allowed: /health takes GET, not POST."
     assert health_count() == before + 1  # the refused probe only
     lines = json_lines(list(tmp_path_factory.getbasetemp().glob("keyed*/*")))
     logged = {x.get("request_id") for x in lines}
