@@ -145,7 +145,7 @@ def test_ask_stream_sends_context_first_then_tokens_then_the_answer(client: Test
     assert len(kinds) > 3
     context, final = events[0][1], events[-1][1]
     assert 1 <= len(context["sources"]) <= 2  # passages below MIN_RELEVANCE are left out
-    assert all(s["relevance"] >= 0.3 for s in context["sources"])
+    assert all(s["relevance"] >= Settings().min_relevance for s in context["sources"])
     check_evidence(context)
     assert (final["sources"], final["evidence"]) == (context["sources"], context["evidence"])
     streamed = "".join(data["text"] for kind, data in events if kind == "token").strip()
