@@ -2,7 +2,8 @@
 
 The worker wakes an async reader on its event loop (no thread-pool hop per token); tokens that
 arrived while the reader was busy come out together; a reader waiting for the worker wakes as it
-starts, or gives up after the queue timeout; a stream with nothing to say for `keepalive`
+starts, or gives up after the queue timeout; a reader with `every` gets at most one batch per
+that long, yet its first token and the end at once; a stream with nothing to say for `keepalive`
 seconds says so (an empty batch, a comment line on the wire); and /ask/stream writes each event
 exactly as FastAPI's own SSE encoder would.
 """
@@ -10,6 +11,7 @@ exactly as FastAPI's own SSE encoder would.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -115,6 +117,32 @@ def test_a_silent_stream_yields_an_empty_batch_after_keepalive_then_its_tokens()
     assert batches[0] == []
     assert [t for batch in batches for t in batch] == ["a", "b"]
     assert 0.5 < time.perf_counter() - began < 5
+
+
+def test_with_every_a_fast_stream_comes_in_few_batches_the_first_token_and_end_at_once() -> None:
+    stream, tokens, every = TokenStream(), [f"t{n}" for n in range(100)], 0.3
+    times: dict[str, float] = {}
+
+    def write() -> None:  # the worker's side: a token every 10 ms, then the end
+        for token in tokens:
+            times.setdefault("first", time.perf_counter())
+            stream.put(token)
+            time.sleep(0.01)
+        times["end"] = time.perf_counter()
+        stream.put(_END)
+
+    async def read() -> tuple[list[tuple[float, list[str]]], float]:
+        batches = [(time.perf_counter(), batch) async for batch in stream.batches(every=every)]
+        return batches, time.perf_counter()
+
+    threading.Thread(target=write).start()
+    batches, finished = asyncio.run(read())
+    assert [t for _, batch in batches for t in batch] == tokens  # all of them, in order
+    assert batches[0][1] == ["t0"]  # the first token is not held: the next comes 10 ms later
+    assert 3 <= len(batches) <= (times["end"] - times["first"]) / every + 2  # not 100
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(batches)]
+    assert min(gaps[:-1]) > every * 0.8  # at most one batch per `every`
+    assert finished - times["end"] < every / 2  # nor is the end
 
 
 @pytest.mark.parametrize("text", [" word", 'a "quoted"\nline', "é 😀 \\ </script>", ""])

@@ -121,16 +121,16 @@ def _context(prepared: Prepared) -> Context:
 
 
 async def _batches(
-    stream: TokenStream, request: Request, keepalive: float | None = None
+    stream: TokenStream, request: Request, keepalive: float | None = None, every: float = 0.0
 ) -> AsyncIterator[list[str]]:
     """The generation's tokens, in lists of those that arrived together (usually one), until it
     ends or the client goes away, which cancels it at once. Whether the client is still there is
     asked every DISCONNECT_CHECK_S, not per token: Starlette's check costs more CPU than the rest
     of a token's way to the client, CPU taken from the LLM's threads. (A stream also ends when
     its response does: the server stops it when the client goes.) With `keepalive`, an empty
-    list when no token has come for that many seconds."""
+    list when no token has come for that many seconds; `every`: TokenStream.batches'."""
     checked = time.perf_counter()
-    async with aclosing(stream.batches(keepalive)) as batches:
+    async with aclosing(stream.batches(keepalive, every)) as batches:
         async for tokens in batches:
             now = time.perf_counter()
             if now - checked >= DISCONNECT_CHECK_S:
@@ -140,9 +140,9 @@ async def _batches(
             yield tokens
 
 
-async def _tokens(stream: TokenStream, request: Request) -> AsyncIterator[str]:
+async def _tokens(stream: TokenStream, request: Request, every: float) -> AsyncIterator[str]:
     """The generation's tokens until it ends or the client goes away (which cancels it at once)."""
-    async with aclosing(_batches(stream, request)) as batches:
+    async with aclosing(_batches(stream, request, every=every)) as batches:
         async for tokens in batches:
             for token in tokens:
                 yield token
@@ -171,7 +171,8 @@ async def ask(prepared: PreparedDep, svc: ServiceDep, request: Request) -> AskRe
     text = ""
     if prepared.stream is not None:
         try:
-            text = "".join([token async for token in _tokens(prepared.stream, request)])
+            every = svc.settings.stream_every_ms / 1000
+            text = "".join([token async for token in _tokens(prepared.stream, request, every)])
         except LLMError as exc:
             status, _ = llm_failure(exc)
             headers = {"Retry-After": "5"} if status == 503 else None
@@ -227,7 +228,8 @@ async def _events(prepared: Prepared, svc: RagService, request: Request) -> Asyn
     tokens: list[str] = []
     if prepared.stream is not None:
         try:
-            async with aclosing(_batches(prepared.stream, request, KEEPALIVE_S)) as batches:
+            every = svc.settings.stream_every_ms / 1000
+            async with aclosing(_batches(prepared.stream, request, KEEPALIVE_S, every)) as batches:
                 async for batch in batches:
                     if not batch:
                         yield KEEPALIVE_COMMENT

@@ -230,6 +230,11 @@ _END = object()
 _POLL_S = 0.25  # a reader re-checks its deadline at least this often while no token comes
 
 
+def _ends(item: Any) -> bool:
+    """True for the items that end a generation: _END, or the error that stopped it."""
+    return item is _END or isinstance(item, BaseException)
+
+
 def _resolve(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
@@ -241,7 +246,7 @@ class TokenStream:
     The worker appends each token to a deque. A sync reader waits on a condition; an async
     reader is woken on its event loop by call_soon_threadsafe, once per wait, and then takes every
     token that has arrived meanwhile: no thread-pool hop per token, and no wake-up at all while
-    the reader is still busy with earlier tokens.
+    the reader is still busy with earlier tokens, or holds its next batch open (`batches(every=)`).
 
     With a `timeout`, a reader gets GenerationTimeoutError once the generation has run that long
     (counted from when the worker took it up), and the generation stops.
@@ -252,6 +257,8 @@ class TokenStream:
         self._ready = threading.Condition(threading.Lock())
         # Called (from the worker) by the next put or start: wakes the async reader waiting now.
         self._wake: Callable[[], None] | None = None
+        # Called by the put that ends the generation: wakes an async reader holding a batch open.
+        self._wake_at_end: Callable[[], None] | None = None
         self._start_wakes: list[Callable[[], None]] = []
         self.started = threading.Event()
         self.cancelled = threading.Event()
@@ -270,6 +277,8 @@ class TokenStream:
             self._items.append(item)
             self._ready.notify()
             wake, self._wake = self._wake, None
+            if wake is None and _ends(item):
+                wake, self._wake_at_end = self._wake_at_end, None
         if wake is not None:
             wake()
 
@@ -377,13 +386,43 @@ class TokenStream:
         finally:
             self.cancel()
 
-    async def batches(self, keepalive: float | None = None) -> AsyncIterator[list[str]]:
-        """The tokens for async code, as lists of those that arrived together (usually one), and
-        with `keepalive` an empty list after that many seconds without one; cancelled as soon as
-        the reader stops (client gone)."""
+    async def _hold(self, seconds: float) -> list[Any]:
+        """Every item that arrives within `seconds`: tokens do not wake the reader, the end of
+        the generation does, at once."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        with self._ready:
+            ended = any(_ends(item) for item in self._items)
+            if not ended:
+                self._wake_at_end = _waker(loop, waiter)
+        if not ended:
+            timer = loop.call_later(seconds, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                with self._ready:
+                    self._wake_at_end = None
+        with self._ready:
+            items = list(self._items)
+            self._items.clear()
+        return items
+
+    async def batches(
+        self, keepalive: float | None = None, every: float = 0.0
+    ) -> AsyncIterator[list[str]]:
+        """The tokens for async code, as lists of those that arrived together, and with
+        `keepalive` an empty list after that many seconds without one; cancelled as soon as the
+        reader stops (client gone). With `every` (seconds), tokens that arrive within that long of
+        the previous list wait for the next one, so that a fast generation costs the event loop
+        one wake-up per list rather than per token; the first token and the end are never held."""
+        last = -float("inf")
         try:
             while True:
                 items = await self._next_batch(keepalive)
+                pause = last + every - time.perf_counter()
+                if items and pause > 0 and not _ends(items[-1]):
+                    items += await self._hold(pause)
                 tokens = []
                 for item in items:
                     if item is _END:
@@ -395,6 +434,8 @@ class TokenStream:
                             yield tokens
                         raise item
                     tokens.append(item)
+                if tokens:
+                    last = time.perf_counter()
                 yield tokens
         finally:
             self.cancel()
