@@ -523,7 +523,14 @@ def report(r: dict) -> str:
         "much (the benchmark's own client, on the same cores here, adds its share; on a Space it "
         "is elsewhere). Time to first token: retrieval and the quotes must come before the prompt "
         "exists (the prompt holds the passages trimmed around the quotes), so ×1.03 of raw cannot "
-        "be met; the figure to hold is the Space against its floor.",
+        "be met; the figure to hold is the Space against its floor. Tokens/s where they are made "
+        "(the LLM worker's own count, whatever the delivery costs): "
+        + ", ".join(
+            f"×{r['summary'][name]['space_server_tokens_per_s'] / first['raw_tokens_per_s']:.3f} "
+            f"of raw (`{name}`)"
+            for name in names
+        )
+        + ".",
         "",
         f"Measured {mc['date']} on {mc['cpu']}, {mc['cores']} cores, {mc['memory_gib']} GiB; "
         f"load average {mc['load_average_before']} before, {mc['load_average_after']} after "
