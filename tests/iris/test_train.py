@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from iris_app import data, train
+from iris_app import data, model, train
 from iris_app.model import IrisModel
 from iris_app.settings import get_settings
 
@@ -44,7 +44,9 @@ def test_committed_artifact_equals_a_fresh_training(trained: tuple[object, dict]
     np.testing.assert_allclose(
         committed.estimator.predict_proba(x), estimator.predict_proba(x), atol=1e-9
     )
-    assert committed.meta == json.loads(json.dumps(meta))
+    recorded = {k: v for k, v in committed.meta.items() if k != "onnx_twin"}
+    assert recorded == json.loads(json.dumps(meta))
+    assert committed.meta["onnx_twin"] == model.twin_record(settings.model_path, estimator)
 
 
 def test_command_line_writes_a_loadable_artifact(tmp_path, capsys) -> None:

@@ -2,13 +2,17 @@
 
 Predictions run on ONNX Runtime from the artifact's ONNX twin (`model.onnx`, written beside
 `model.joblib` by `python -m iris_app.train`): one call costs tens of microseconds where the
-scikit-learn pipeline costs milliseconds (bench/results/iris_http.md). At load the twin must give
-the joblib model's probabilities on the whole Iris data set (to 1e-6), else, or when it is
-missing, the Space predicts with scikit-learn and logs why.
+scikit-learn pipeline costs milliseconds (bench/results/iris_http.md). The twin must give the
+joblib model's probabilities on the whole Iris data set (to 1e-6), else, or when it is missing,
+the Space predicts with scikit-learn and logs why. Training checks that and records it in the
+metadata (`onnx_twin`: both files' SHA-256 and the onnxruntime version); a load that finds the
+same files and runtime trusts the record and never imports scikit-learn, which is a fifth of the
+Space's cold start (bench/results/images.md). Otherwise the load checks the agreement itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
@@ -18,12 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
-from sklearn.exceptions import InconsistentVersionWarning
-
-from iris_app import data
 
 log = logging.getLogger(__name__)
 AGREEMENT = 1e-6  # largest probability difference allowed between the ONNX twin and joblib
@@ -58,6 +57,8 @@ class OnnxProbabilities:
 
 
 def _sklearn_probabilities(estimator: Any) -> Callable[[np.ndarray], np.ndarray]:
+    import sklearn
+
     def proba(rows: np.ndarray) -> np.ndarray:
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             return estimator.predict_proba(rows)
@@ -67,7 +68,9 @@ def _sklearn_probabilities(estimator: Any) -> Callable[[np.ndarray], np.ndarray]
 
 def _onnx_twin(model_path: Path, estimator: Any) -> OnnxProbabilities | None:
     """The ONNX twin of the joblib artifact, if it exists, loads and agrees with it."""
-    path = Path(model_path).with_suffix(".onnx")
+    from iris_app import data
+
+    path = onnx_of(model_path)
     if not path.is_file():
         log.info("no %s beside the model: predicting with scikit-learn", path.name)
         return None
@@ -89,6 +92,61 @@ def _onnx_twin(model_path: Path, estimator: Any) -> OnnxProbabilities | None:
     return twin
 
 
+def _files_record(model_path: Path) -> dict[str, str] | None:
+    """The joblib artifact's and its ONNX twin's SHA-256 and this onnxruntime's version; None if
+    either file cannot be read."""
+    try:
+        digests = {
+            key: hashlib.sha256(path.read_bytes()).hexdigest()
+            for key, path in (("model_sha256", model_path), ("onnx_sha256", onnx_of(model_path)))
+        }
+    except OSError:
+        return None
+    return digests | {"onnxruntime": metadata.version("onnxruntime")}
+
+
+def twin_record(model_path: Path, estimator: Any) -> dict[str, str] | None:
+    """For the metadata: the record of an ONNX twin that agrees with `estimator`, else None."""
+    if _onnx_twin(model_path, estimator) is None:
+        return None
+    return _files_record(model_path)
+
+
+def onnx_of(model_path: Path) -> Path:
+    """Where the ONNX twin of a joblib artifact lives: beside it, same name, `.onnx`."""
+    return Path(model_path).with_suffix(".onnx")
+
+
+def _recorded_twin(model_path: Path, meta: dict[str, Any]) -> OnnxProbabilities | None:
+    """The twin, unchecked, when the metadata's record names these very files and runtime."""
+    record = meta.get("onnx_twin")
+    if not record or record != _files_record(model_path):
+        return None
+    try:
+        twin = OnnxProbabilities(onnx_of(model_path))
+        classes = twin(np.zeros((1, len(meta["features"])))).shape[1]
+    except Exception as exc:  # the runtime cannot run it after all: load checks it the long way
+        log.warning("cannot run %s (%s)", onnx_of(model_path), exc)
+        return None
+    if classes != len(meta["classes"]):
+        raise ModelLoadError("the model's classes do not match its metadata")
+    return twin
+
+
+def _read_joblib(model_path: Path) -> Any:
+    """The scikit-learn model of a joblib file; ModelLoadError if it cannot be read."""
+    import joblib
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InconsistentVersionWarning)  # compared in load
+            return joblib.load(model_path)
+    except Exception as exc:  # missing, truncated or not a pickle: unpickling raises anything
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelLoadError(f"cannot load the Iris model from {model_path}: {reason}") from exc
+
+
 class IrisModel:
     """A fitted scikit-learn classifier with its metadata, served by its ONNX twin if it has one."""
 
@@ -97,8 +155,11 @@ class IrisModel:
         estimator: Any,
         meta: dict[str, Any],
         proba: Callable[[np.ndarray], np.ndarray] | None = None,
+        model_path: Path | None = None,
     ) -> None:
-        self.estimator = estimator
+        """`estimator` may be None with `proba` and `model_path`: it is loaded when first asked."""
+        self._estimator = estimator
+        self._model_path = model_path
         self.meta = meta
         self.classes: tuple[str, ...] = tuple(meta["classes"])
         self.features: tuple[str, ...] = tuple(f["name"] for f in meta["features"])
@@ -108,26 +169,31 @@ class IrisModel:
         # Told every call's predictions (the API's metrics); the model knows nothing of them.
         self.on_predict: Callable[[list[Prediction]], None] | None = None
 
+    @property
+    def estimator(self) -> Any:
+        """The scikit-learn model (read from its joblib file on first use, if the twin serves)."""
+        if self._estimator is None and self._model_path is not None:
+            self._estimator = _read_joblib(self._model_path)
+        return self._estimator
+
     @classmethod
     def load(cls, model_path: Path, metadata_path: Path) -> IrisModel:
-        """Read the joblib artifact, its ONNX twin and its metadata; fail with a clear message."""
+        """Read the metadata and the ONNX twin it vouches for, else the joblib artifact and its
+        twin, checked; fail with a clear message."""
         try:
             meta = json.loads(Path(metadata_path).read_text())
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot read the metadata {metadata_path}: {exc}") from exc
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", InconsistentVersionWarning)
-                estimator = joblib.load(model_path)
-        except Exception as exc:  # missing, truncated or not a pickle: unpickling raises anything
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ModelLoadError(f"cannot load the Iris model from {model_path}: {reason}") from exc
+        twin = _recorded_twin(Path(model_path), meta)
+        if twin is not None:
+            return cls(None, meta, twin, model_path=Path(model_path))
+        estimator = _read_joblib(model_path)
         trained_with = meta.get("versions", {}).get("scikit-learn")
-        if caught or trained_with != metadata.version("scikit-learn"):
+        if trained_with != metadata.version("scikit-learn"):
             log.warning(
                 "model trained with scikit-learn %s, running %s: retrain it",
                 trained_with,
-                sklearn.__version__,
+                metadata.version("scikit-learn"),
             )
         if len(getattr(estimator, "classes_", ())) != len(meta["classes"]):
             raise ModelLoadError("the model's classes do not match its metadata")

@@ -28,6 +28,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from iris_app import data
+from iris_app.model import onnx_of as onnx_path
+from iris_app.model import twin_record
 from iris_app.settings import get_settings
 
 SEED = 42
@@ -115,17 +117,15 @@ def to_onnx(model: BaseEstimator) -> bytes:
     return onnx_model.SerializeToString()
 
 
-def onnx_path(model_path: Path) -> Path:
-    """Where the ONNX copy of a joblib artifact lives: beside it, same name, `.onnx`."""
-    return model_path.with_suffix(".onnx")
-
-
 def save(model: BaseEstimator, meta: dict[str, Any], model_path: Path, meta_path: Path) -> None:
-    """Write the joblib artifact, its ONNX twin and the JSON metadata."""
+    """Write the joblib artifact, its ONNX twin and the JSON metadata, which records the twin
+    once it is checked against the model (so that the Space can serve it without scikit-learn)."""
     model_path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, model_path)
     onnx_path(model_path).write_bytes(to_onnx(model))
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    record = twin_record(model_path, model)
+    saved = meta | {"onnx_twin": record} if record else meta
+    meta_path.write_text(json.dumps(saved, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
