@@ -226,8 +226,8 @@ def summary(results: dict[str, Any]) -> str:
         "average below; other work shared the cores). `before` is the Space folder at "
         f"`{results['before']}` (PyTorch in the image), `now` the working tree. "
         f"Size: `docker image inspect` minus `{BASE}` ({results['base_gb']} GB here). Cold "
-        f"start: `docker run` to a 200 from the readiness route, offline, median of "
-        f"{results['runs']} runs. iris-gradio is a Gradio SDK Space with no Dockerfile: built "
+        "start: `docker run` to a 200 from the readiness route, offline, median of each row's "
+        "runs (listed below). iris-gradio is a Gradio SDK Space with no Dockerfile: built "
         "as Hugging Face runs one (`bench.images.SDK_DOCKERFILE`), its size not a goal.",
         "",
         "| image | above base, before | above base, now | change | goal | cold start, before "
