@@ -159,7 +159,9 @@ class RagChain:
         else:
             answer, kind = text or NO_ANSWER, "generated"
             uncited = not citations(answer, len(prepared.sources)) and answer != NO_ANSWER
-            if best is not None and uncited:  # the passage whose quote supports it
+            if mode == "auto" and best is not None:  # kept because the best quote supports it
+                answer = f"[{best.passage}] {' '.join(CITATION.sub(' ', answer).split())}"
+            elif best is not None and uncited:  # the passage whose quote supports it
                 answer = f"[{best.passage}] {answer}"
         cited = citations(answer, len(prepared.sources))
         return Answer(answer, kind, prepared.sources, prepared.evidence, cited, timings)

@@ -86,10 +86,11 @@ class Settings(BaseSettings):
     )
     reranker_candidates: int = Field(20, ge=1, description="Fused candidates the reranker sees.")
     top_k_default: int = Field(
-        1,
+        2,
         ge=1,
-        description="Passages given to the LLM when a request names none: 1 suits the packaged "
-        "135M model, which mixes up several passages; 3-4 suit a 0.5B+ model.",
+        description="Passages a request that names none gets (trimmed around their quotes for "
+        "the LLM): with 2 the best quote is chosen from two passages, which measured better "
+        "than 1 with the packaged 135M model (bench/results/rag_eval.md); 3-4 suit a 0.5B+ model.",
     )
     top_k_max: int = Field(20, ge=1, description="Largest top_k a request may ask for.")
     min_relevance: float = Field(
