@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from conftest import REPO
@@ -69,6 +70,26 @@ def test_auto_keeps_an_answer_the_quote_supports_and_replaces_one_it_does_not(
     assert replaced.kind == "quoted"
     assert replaced.answer == f"[{quote.passage}] {' '.join(quote.text.split())}"
     assert "48 hours" in replaced.answer
+
+
+def test_an_auto_answer_cites_the_passage_whose_quote_supports_it(service: RagService) -> None:
+    """A small model numbers its citation wrongly at times; the answer auto keeps says what the
+    best quote says, so it cites that quote's passage, whatever number it wrote."""
+    assert service.chain is not None
+    found = service.chain.prepare(QUESTION)
+    assert found.stream is not None
+    found.stream.cancel()
+    other = service.search("How do I keep an API token secret?", 1)[0]  # passage [1], off topic
+    moved = [replace(e, passage=e.passage + 1) for e in found.evidence]
+    prepared = replace(found, sources=[other, *found.sources], evidence=moved)
+    quote = prepared.evidence[0]
+    assert (quote.passage, "48 hours" in quote.text) == (2, True)
+    text = "A free Space falls asleep [1] after 48 hours without traffic [1]."
+    kept = chain_with(service, answer_mode="auto").finish(prepared, text)
+    assert (kept.kind, kept.cited) == ("generated", [2])
+    assert kept.answer == "[2] A free Space falls asleep after 48 hours without traffic."
+    as_written = chain_with(service, answer_mode="generate").finish(prepared, text)
+    assert as_written.cited == [1]  # generate mode leaves the model's words alone
 
 
 def test_generate_mode_returns_the_model_answer_as_written(service: RagService) -> None:

@@ -26,6 +26,7 @@ from rag_app.settings import Settings
 
 Kind = Literal["generated", "quoted", "refused"]
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+UNCITE = re.compile(r"\s*" + CITATION.pattern)  # a citation with the space before it
 # Share of the answer's new terms (not in the question) that must occur in the passages shown,
 # and how many of them it must share with the best quote.
 SUPPORT = 0.75
@@ -160,7 +161,7 @@ class RagChain:
             answer, kind = text or NO_ANSWER, "generated"
             uncited = not citations(answer, len(prepared.sources)) and answer != NO_ANSWER
             if mode == "auto" and best is not None:  # kept because the best quote supports it
-                answer = f"[{best.passage}] {' '.join(CITATION.sub(' ', answer).split())}"
+                answer = f"[{best.passage}] {UNCITE.sub('', answer).strip()}"
             elif best is not None and uncited:  # the passage whose quote supports it
                 answer = f"[{best.passage}] {answer}"
         cited = citations(answer, len(prepared.sources))
