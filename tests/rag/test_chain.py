@@ -92,6 +92,20 @@ def test_an_auto_answer_cites_the_passage_whose_quote_supports_it(service: RagSe
     assert as_written.cited == [1]  # generate mode leaves the model's words alone
 
 
+def test_asking_for_more_passages_never_turns_a_refusal_into_an_answer(
+    service: RagService,
+) -> None:
+    """Relevance is gated on the best-ranked passage: a weaker match further down (here the
+    fused ranking puts the less relevant of two passages first) does not make an answer."""
+    question = "How do I configure a Kubernetes HorizontalPodAutoscaler for a model server?"
+    first, second = (hit.relevance for hit in service.search(question, 2))
+    assert first < second
+    between = chain_with(service, min_relevance=(first + second) / 2)
+    assert between.retrieve(question, 1)[0].hits == []
+    assert between.retrieve(question, 2)[0].hits == []
+    assert len(chain_with(service, min_relevance=first).retrieve(question, 2)[0].hits) == 2
+
+
 def test_generate_mode_returns_the_model_answer_as_written(service: RagService) -> None:
     chain = chain_with(service, answer_mode="generate")
     answer = chain.ask(QUESTION)

@@ -1,7 +1,8 @@
 """Retrieve, quote, generate, and compose the answer a visitor reads first.
 
-1. Retrieval (hybrid by default) keeps the passages whose relevance reaches RAG_MIN_RELEVANCE;
-   with none left the answer is the fixed "I don't know" text and the LLM is never called.
+1. Retrieval (hybrid by default) keeps the passages whose relevance reaches RAG_MIN_RELEVANCE, if
+   the best-ranked one does; otherwise the answer is the fixed "I don't know" text and the LLM is
+   never called.
 2. Each passage's best one or two sentences become its quoted evidence.
 3. The LLM answers from the passages trimmed around their quotes (unless RAG_ANSWER_MODE=extract).
 4. RAG_ANSWER_MODE=auto keeps the LLM's answer only when the quotes support it: what it adds to the
@@ -117,10 +118,14 @@ class RagChain:
         self.retriever = Retriever(index, settings, reranker)
 
     def retrieve(self, question: str, top_k: int) -> tuple[Retrieved, float]:
-        """The top_k passages that reach RAG_MIN_RELEVANCE, and the retrieval time in ms."""
+        """The top_k passages that reach RAG_MIN_RELEVANCE, and the retrieval time in ms; none
+        when the best-ranked one does not, so that asking for more passages never turns a
+        refusal into an answer from a weaker match."""
         began = time.perf_counter()
         found = self.retriever.search(question, top_k)
-        found.hits = [h for h in found.hits if h.relevance >= self.settings.min_relevance]
+        least = self.settings.min_relevance
+        relevant = bool(found.hits) and found.hits[0].relevance >= least
+        found.hits = [h for h in found.hits if h.relevance >= least] if relevant else []
         return found, (time.perf_counter() - began) * 1000
 
     def prepare(self, question: str, top_k: int | None = None) -> Prepared:
