@@ -240,6 +240,15 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+async def _until(waiter: asyncio.Future[None], seconds: float) -> None:
+    """Wait for `waiter` to resolve, at most `seconds`."""
+    timer = asyncio.get_running_loop().call_later(seconds, _resolve, waiter)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
 class TokenStream:
     """Tokens of one queued generation, readable from sync or async code.
 
@@ -351,15 +360,11 @@ class TokenStream:
             waiter: asyncio.Future[None] = loop.create_future()
             with self._ready:
                 if self._items:
-                    items = list(self._items)
-                    self._items.clear()
-                    return items
+                    return self._take()
                 self._wake = _waker(loop, waiter)
-            timer = loop.call_later(_POLL_S, _resolve, waiter)
             try:
-                await waiter
+                await _until(waiter, _POLL_S)
             finally:
-                timer.cancel()
                 with self._ready:
                     self._wake = None
             if not self._items and self.expired:
@@ -396,16 +401,18 @@ class TokenStream:
             if not ended:
                 self._wake_at_end = _waker(loop, waiter)
         if not ended:
-            timer = loop.call_later(seconds, _resolve, waiter)
             try:
-                await waiter
+                await _until(waiter, seconds)
             finally:
-                timer.cancel()
                 with self._ready:
                     self._wake_at_end = None
         with self._ready:
-            items = list(self._items)
-            self._items.clear()
+            return self._take()
+
+    def _take(self) -> list[Any]:
+        """Every item that has arrived, removed (the caller holds `_ready`)."""
+        items = list(self._items)
+        self._items.clear()
         return items
 
     async def batches(
