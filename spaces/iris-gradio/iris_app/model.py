@@ -133,15 +133,16 @@ def _recorded_twin(model_path: Path, meta: dict[str, Any]) -> OnnxProbabilities 
     return twin
 
 
-def _read_joblib(model_path: Path) -> Any:
-    """The scikit-learn model of a joblib file; ModelLoadError if it cannot be read."""
+def _read_joblib(model_path: Path) -> tuple[Any, bool]:
+    """The scikit-learn model of a joblib file, and whether scikit-learn warned that another
+    version pickled it; ModelLoadError if it cannot be read."""
     import joblib
     from sklearn.exceptions import InconsistentVersionWarning
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InconsistentVersionWarning)  # compared in load
-            return joblib.load(model_path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InconsistentVersionWarning)
+            return joblib.load(model_path), bool(caught)
     except Exception as exc:  # missing, truncated or not a pickle: unpickling raises anything
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelLoadError(f"cannot load the Iris model from {model_path}: {reason}") from exc
@@ -173,7 +174,7 @@ class IrisModel:
     def estimator(self) -> Any:
         """The scikit-learn model (read from its joblib file on first use, if the twin serves)."""
         if self._estimator is None and self._model_path is not None:
-            self._estimator = _read_joblib(self._model_path)
+            self._estimator, _ = _read_joblib(self._model_path)
         return self._estimator
 
     @classmethod
@@ -187,9 +188,9 @@ class IrisModel:
         twin = _recorded_twin(Path(model_path), meta)
         if twin is not None:
             return cls(None, meta, twin, model_path=Path(model_path))
-        estimator = _read_joblib(model_path)
+        estimator, other_version = _read_joblib(model_path)
         trained_with = meta.get("versions", {}).get("scikit-learn")
-        if trained_with != metadata.version("scikit-learn"):
+        if other_version or trained_with != metadata.version("scikit-learn"):
             log.warning(
                 "model trained with scikit-learn %s, running %s: retrain it",
                 trained_with,
