@@ -135,17 +135,17 @@ def build(folder: Path, tag: str, wheels: str, dockerfile: str | None = None) ->
     the seconds it took (layers may come from cache)."""
     began = time.perf_counter()
     args = ["--build-arg", f"PIP_FIND_LINKS={wheels}", "--build-arg", "TORCH_INDEX="]
-    if dockerfile is not None:
-        path = Path(tempfile.mkdtemp(prefix="bench-dockerfile-")) / "Dockerfile"
-        path.write_text(dockerfile)
-        args = ["-f", str(path)]
-    done = subprocess.run(
-        ["docker", "build", "--network", "host", "-t", tag, *args, str(folder)],
-        env={**os.environ, "DOCKER_BUILDKIT": "0"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-dockerfile-") as tmp:
+        if dockerfile is not None:
+            (Path(tmp) / "Dockerfile").write_text(dockerfile)
+            args = ["-f", str(Path(tmp) / "Dockerfile")]
+        done = subprocess.run(
+            ["docker", "build", "--network", "host", "-t", tag, *args, str(folder)],
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"building {tag} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return time.perf_counter() - began
