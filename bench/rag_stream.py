@@ -90,8 +90,11 @@ def ask_space(
     t = answer["timings"]
     if "first_token_ms" not in t:  # refused: no generation
         return row, context
-    decode_ms = (t["tokens"] - 1) / t["tokens_per_s"] * 1000 if t["tokens_per_s"] else 0.0
-    llm_first_ms = t["generation_ms"] - decode_ms  # the worker's start to its first token
+    if "llm_first_token_ms" in t:  # the worker's start to its first token
+        llm_first_ms = t["llm_first_token_ms"]
+    else:  # versions before it was reported, whose tokens/s ran to the generation's end
+        decode_ms = (t["tokens"] - 1) / t["tokens_per_s"] * 1000 if t["tokens_per_s"] else 0.0
+        llm_first_ms = t["generation_ms"] - decode_ms
     row["server"] = {
         "retrieval_ms": t["retrieval_ms"],
         "evidence_ms": t["evidence_ms"],
@@ -523,8 +526,12 @@ def report(r: dict) -> str:
         "much (the benchmark's own client, on the same cores here, adds its share; on a Space it "
         "is elsewhere). Time to first token: retrieval and the quotes must come before the prompt "
         "exists (the prompt holds the passages trimmed around the quotes), so ×1.03 of raw cannot "
-        "be met; the figure to hold is the Space against its floor. Tokens/s where they are made "
-        "(the LLM worker's own count, whatever the delivery costs): "
+        "be met; the figure to hold is the Space against its floor. Tokens/s are counted from the "
+        "first token to the last on both sides: llama's last step finds the end of the answer "
+        "and makes no text, and a Space that holds tokens back in batches (RAG_STREAM_EVERY_MS "
+        "above 0) sends its last ones only after that step, which a 20-token answer pays as 5%. "
+        "Tokens/s where they are made (the LLM worker's own count, whatever the delivery costs; "
+        "before 2026-12-03 the worker counted up to the generation's end, that one step more): "
         + ", ".join(
             f"×{r['summary'][name]['space_server_tokens_per_s'] / first['raw_tokens_per_s']:.3f} "
             f"of raw (`{name}`)"

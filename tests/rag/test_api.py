@@ -160,6 +160,7 @@ def test_ask_stream_sends_context_first_then_tokens_then_the_answer(client: Test
         <= sum(timings[k] for k in ("retrieval_ms", "evidence_ms", "queue_ms", "generation_ms"))
         + 50
     )
+    assert 0 < timings["llm_first_token_ms"] <= timings["generation_ms"]
 
 
 def test_a_refused_stream_has_empty_context_one_token_and_the_answer(client: TestClient) -> None:

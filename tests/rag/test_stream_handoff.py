@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 from rag.conftest import OPEN_DEMO
 
 from rag_app.api import _sse, create_app
+from rag_app.chain import Prepared
 from rag_app.llm import (
     _END,
     GenerationQueue,
@@ -82,6 +83,27 @@ def test_an_async_reader_gets_every_token_as_the_worker_writes_it(queue: Generat
     assert stream.first_token_at is not None
     assert arrivals[0] - stream.first_token_at < 0.5  # woken at once, not at the next poll
     assert queue.pending == 0
+
+
+def test_tokens_per_s_runs_from_first_to_last_token_not_to_the_step_that_ends(
+    queue: GenerationQueue,
+) -> None:
+    """llama.cpp's last step finds the end (here an end-of-sequence token) and makes no text: a
+    token's time, which tokens/s leaves out, as raw llama's own count does (bench.rag_stream)."""
+    prepared = Prepared("q", [], [], set(), 0.0, 0.0, queue.submit(MESSAGES, LONG))
+    assert prepared.stream is not None
+    tokens = list(prepared.stream)
+    while queue.pending:
+        time.sleep(0.01)
+    s = prepared.stream
+    assert s.first_token_at is not None
+    assert s.last_token_at is not None
+    assert s.finished_at is not None
+    assert s.finished_at - s.last_token_at > 0.005  # the end took a step of its own
+    timings = prepared.timings()
+    assert timings["tokens"] == len(tokens) > 2
+    pace = (len(tokens) - 1) / (s.last_token_at - s.first_token_at)
+    assert timings["tokens_per_s"] == pytest.approx(pace, abs=0.06)
 
 
 def test_await_started_wakes_when_the_worker_starts_and_times_out_behind_a_long_one(

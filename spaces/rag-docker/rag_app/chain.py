@@ -58,11 +58,14 @@ class Prepared:
             return {**out, "queue_ms": 0.0, "generation_ms": 0.0, "tokens": 0}
         end = s.finished_at or time.perf_counter()
         first = s.first_token_at or end
-        decoding = end - first
+        # First to last token, as llama.cpp counts tokens/s: the step that finds the end
+        # (an end-of-sequence token, a stop sequence) makes no token.
+        decoding = (s.last_token_at or end) - first
         return {
             **out,
             "queue_ms": round((s.started_at - s.enqueued_at) * 1000, 1),
             "first_token_ms": round((first - self.began) * 1000, 1),
+            "llm_first_token_ms": round((first - s.started_at) * 1000, 1),  # prompt processing
             "generation_ms": round((end - s.started_at) * 1000, 1),
             "tokens": s.tokens,
             "tokens_per_s": round((s.tokens - 1) / decoding, 1) if s.tokens > 1 and decoding else 0,

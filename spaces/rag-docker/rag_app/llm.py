@@ -275,6 +275,7 @@ class TokenStream:
         self.enqueued_at = time.perf_counter()
         self.started_at: float | None = None
         self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
         self.finished_at: float | None = None
         # Streamed pieces: one per token for llama-cpp and OpenAI-style servers, except that a
         # piece held back while it might begin a stop sequence comes out joined to the next.
@@ -527,8 +528,9 @@ class GenerationQueue:
                     break
                 if stream.cancelled.is_set():
                     break
+                stream.last_token_at = time.perf_counter()
                 if stream.first_token_at is None:
-                    stream.first_token_at = time.perf_counter()
+                    stream.first_token_at = stream.last_token_at
                 stream.tokens += 1
                 stream.put(text)
         except Exception as exc:

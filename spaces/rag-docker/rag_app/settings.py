@@ -103,13 +103,13 @@ class Settings(BaseSettings):
         "of the question set, but refused fewer out-of-scope questions on held-out SQuAD.)",
     )
     stream_every_ms: float = Field(
-        50.0,
+        0.0,
         ge=0,
         le=1000,
-        description="An answer's tokens reach the event loop, and /ask/stream's client, at most "
-        "one batch per this many ms (the first token and the end at once): a wake-up and a write "
-        "per token take CPU from the LLM's threads (bench/results/rag_stream.md); 0: each token "
-        "as it comes.",
+        description="0: each token reaches /ask/stream's client as it comes, as from llama-cpp "
+        "itself. Above 0, at most one batch of tokens per this many ms (the first token and the "
+        "end at once): less CPU per token, but the last token waits for the end of the "
+        "generation, one more step (bench/results/rag_stream.md).",
     )
     answer_mode: Literal["auto", "generate", "extract"] = Field(
         "auto",
