@@ -27,8 +27,10 @@ spaces/iris-static/artifacts/%: spaces/iris-gradio/artifacts/%
 
 static-sentiment-model: $(STATIC_SENTIMENT_MODEL) ## sentiment-static's model/ (transformers.js layout)
 
-$(STATIC_SENTIMENT_MODEL): $(SENTIMENT_DIR)/model/.key-$(SENTIMENT_KEY) scripts/export_transformersjs.py | setup
-	$(PY) scripts/export_transformersjs.py $(SENTIMENT_DIR)/model spaces/sentiment-static/model
+$(STATIC_SENTIMENT_MODEL): $(SENTIMENT_DIR)/model/.key-$(SENTIMENT_KEY) scripts/export_transformersjs.py \
+  $(SENTIMENT_DIR)/sentiment_app/backends.py | setup
+	PYTHONPATH=$(SENTIMENT_DIR) $(PY) scripts/export_transformersjs.py \
+	  $(SENTIMENT_DIR)/model spaces/sentiment-static/model
 	@touch $@
 
 static-bench: setup browser static ## Static pages in headless Chromium -> bench/results/static.*

@@ -5,8 +5,9 @@
 SOURCE is what `make sentiment-model` builds (spaces/sentiment-streamlit/model/: transformers
 weights, tokenizer, model.onnx). TARGET receives config.json, tokenizer.json,
 tokenizer_config.json, metrics.json, onnx/model.onnx (the server's fp32 graph, byte for byte:
-transformers.js dtype 'fp32') and onnx/model_quantized.onnx (that graph with int8 weights by
-onnxruntime's dynamic quantization: dtype 'q8', 4× smaller).
+transformers.js dtype 'fp32') and onnx/model_quantized.onnx (the server's int8 graph, made by the same
+sentiment_app.backends.quantize_onnx: dtype 'q8', about 2.7× smaller). Run with the Space's folder
+on PYTHONPATH, as `make static-sentiment-model` does.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ QUANTIZED = Path("onnx") / "model_quantized.onnx"
 
 def export(source: Path, target: Path) -> Path:
     """Write the transformers.js folder for `source` into `target` (replaced atomically)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from sentiment_app.backends import quantize_onnx
 
     missing = [n for n in (*COPIED, "model.onnx") if not (source / n).is_file()]
     if missing:
@@ -33,8 +34,7 @@ def export(source: Path, target: Path) -> Path:
     for name in COPIED:
         shutil.copy2(source / name, partial / name)
     shutil.copy2(source / "model.onnx", partial / FP32)
-    # The same call as sentiment_app.backends.quantize_onnx (the server's opt-in int8 path).
-    quantize_dynamic(source / "model.onnx", partial / QUANTIZED, weight_type=QuantType.QInt8)
+    quantize_onnx(source / "model.onnx", partial / QUANTIZED)  # the server's int8 path
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target / QUANTIZED

