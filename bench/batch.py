@@ -1,6 +1,6 @@
 """Batch inference: the naive loop (`pipeline(text)` per row) against the Ray Data job.
 
-    python -m bench.batch [--rows 100000] [--naive-seconds 120] [--ceiling-rows 20000]
+    python -m bench.batch [--rows 100000] [--naive-seconds 120] [--ceiling-rows 20000] [--quantize]
 
 100,000 synthetic reviews, made here from templates with a fixed seed (never the eval sets), are
 scored by `python -m sentiment_app.batch` (Ray Data, actors = cores, the Space's ONNX model) and by
@@ -132,8 +132,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--naive-seconds", type=float, default=120.0)
     parser.add_argument("--ceiling-rows", type=int, default=20_000, help="rows for the model alone")
+    parser.add_argument(
+        "--quantize", action="store_true", help="the Ray job and the ceiling on the int8 graph"
+    )
     args = parser.parse_args(argv)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SENTIMENT_MODEL": str(MODEL)}
+    env["SENTIMENT_QUANTIZE"] = "true" if args.quantize else "false"
     cores = os.cpu_count() or 1
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     ceiling_rate = ceiling_rows / ceiling_seconds
     results = {
         "rows": args.rows,
+        "model": "ONNX int8 (SENTIMENT_QUANTIZE=true)" if args.quantize else "ONNX fp32",
         "ray": {
             "rows": len(ray_labels),
             "seconds": round(ray_seconds, 1),
@@ -205,9 +210,10 @@ def summary(r: dict) -> str:
     return f"""# Batch inference: Ray Data job vs the naive loop
 
 {r["rows"]:,} synthetic reviews (`bench/batch.py`, fixed seed). The Ray job is
-`python -m sentiment_app.batch` ({ray["actors"]} actors, the Space's ONNX model, Ray started on
-127.0.0.1, start-up included); the naive loop is a transformers `pipeline` on PyTorch, called once
-per row on all cores, run for {naive["seconds"]} s ({naive["rows"]:,} rows, model load excluded).
+`python -m sentiment_app.batch` ({ray["actors"]} actors, the Space's model on {r["model"]}, Ray
+started on 127.0.0.1, start-up included); the naive loop is a transformers `pipeline` on
+PyTorch, called once per row on all cores, run for {naive["seconds"]} s ({naive["rows"]:,} rows,
+model load excluded).
 
 | path | rows | seconds | rows/s | peak memory (process tree) |
 | --- | --- | --- | --- | --- |
@@ -220,11 +226,12 @@ Ray job / naive loop: **{r["speedup"]}×** rows/s. Same label on the rows both s
 The ceiling, same run: the Space's model alone in one process, no Ray, its passes on all
 {ray["actors"]} cores in blocks of 256 rows ({ceiling["rows"]:,} rows, model load excluded), scores
 **{ceiling["rows_per_s"]} rows/s, {ceiling["vs_naive"]}× the naive loop**: no job with this model
-(ONNX fp32, the Space's accuracy) goes faster on this machine, and the Ray job, start-up included,
-reaches {ceiling["ray_share"]:.0%} of it.
+({r["model"]}) goes faster on this machine, and the Ray job, start-up included, reaches
+{ceiling["ray_share"]:.0%} of it. Accuracy of each on the held-out sets:
+`bench/results/sentiment_eval.md`.
 
 Measured {m["date"]} on {m["cpu"]}, {m["cores"]} cores, {m["memory_gib"]} GiB. Command:
-`python -m bench.batch`.
+`python -m bench.batch{" --quantize" if "int8" in r["model"] else ""}`.
 """
 
 
