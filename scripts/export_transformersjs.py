@@ -5,9 +5,9 @@
 SOURCE is what `make sentiment-model` builds (spaces/sentiment-streamlit/model/: transformers
 weights, tokenizer, model.onnx). TARGET receives config.json, tokenizer.json,
 tokenizer_config.json, metrics.json, onnx/model.onnx (the server's fp32 graph, byte for byte:
-transformers.js dtype 'fp32') and onnx/model_quantized.onnx (the server's int8 graph, made by the same
-sentiment_app.backends.quantize_onnx: dtype 'q8', about 2.7× smaller). Run with the Space's folder
-on PYTHONPATH, as `make static-sentiment-model` does.
+transformers.js dtype 'fp32') and onnx/model_quantized.onnx (the server's int8 graph, made by
+the same sentiment_app.backends.quantize_onnx: dtype 'q8', 4× smaller). Run with the Space's
+folder on PYTHONPATH, as `make static-sentiment-model` does.
 """
 
 from __future__ import annotations
