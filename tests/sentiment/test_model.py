@@ -213,6 +213,18 @@ def test_model_runs_on_torch_when_no_graph_can_be_made(distilbert_dir, tmp_path)
     assert len(model.predict(MIXED_TEXTS)) == len(MIXED_TEXTS)
 
 
+def test_int8_with_a_cache_that_cannot_be_written_runs_fp32(model_dir, tmp_path) -> None:
+    """SENTIMENT_QUANTIZE=true where the int8 copy cannot be written (here: under a file; in a
+    container, a read-only cache): the shipped fp32 graph answers, with a warning."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    settings = Settings(model=str(model_dir), quantize=True, cache_dir=blocker / "cache")
+    model = load_model(settings)
+    assert model.logits.name == "onnx"
+    labels = [r.label for r in model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)]
+    assert labels == [POSITIVE] * 2 + [NEGATIVE] * 2
+
+
 @pytest.mark.parametrize(("backend", "name"), [("onnx", "onnx int8"), ("torch", "torch int8")])
 def test_int8_quantized_model_still_answers(model_dir, tmp_path, backend: str, name: str) -> None:
     settings = Settings(model=str(model_dir), backend=backend, quantize=True, cache_dir=tmp_path)

@@ -147,7 +147,7 @@ def onnx_graph(
     source: str, folder: Path, load_torch: Callable[[], Any], cache_dir: Path, quantize: bool
 ) -> Path:
     """The model's ONNX graph: `folder/model.onnx` if shipped, else exported once into the cache
-    (and its int8 copy, made once, when `quantize`).
+    (and its int8 copy, made once, when `quantize` and the cache can be written).
 
     `folder` is where transformers found the model (a local directory or a Hub snapshot), so a
     new Hub revision gets its own export.
@@ -165,7 +165,11 @@ def onnx_graph(
     int8 = cache / INT8_FILE
     if not int8.is_file():
         log.info("quantizing %s to int8 once: %s", source, int8)
-        quantize_onnx(fp32, int8)
+        try:
+            quantize_onnx(fp32, int8)
+        except OSError as exc:  # a cache that cannot be written costs speed, never the Space
+            log.warning("cannot write the int8 copy of %s (%s); running fp32", source, exc)
+            return fp32
     return int8
 
 

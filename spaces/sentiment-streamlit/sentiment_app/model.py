@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sentiment_app.backends import (
+    INT8_FILE,
     Logits,
     OnnxLogits,
     TorchLogits,
@@ -279,7 +280,7 @@ def _load_one(name: str, settings: Settings, local_only: bool) -> SentimentModel
     if settings.backend == "onnx":
         try:
             graph = onnx_graph(name, folder, load_torch, settings.cache_dir, settings.quantize)
-            kind = "onnx int8" if settings.quantize else "onnx"
+            kind = "onnx int8" if graph.name == INT8_FILE else "onnx"
             logits = OnnxLogits(graph, settings.threads, kind)
         except Exception as exc:  # a model the exporter cannot trace, a read-only cache...
             shipped = folder / "model.onnx"
