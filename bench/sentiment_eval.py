@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from bench.loadgen import machine_info, write_results
-from sentiment_app.model import POSITIVE, SentimentModel, load_model
+from sentiment_app.model import load_model
 from sentiment_app.settings import Settings
-from sentiment_app.train import read_imdb, read_sst2, split
+from sentiment_app.train import positive, read_imdb, read_sst2, split
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "spaces" / "sentiment-streamlit"
@@ -35,17 +34,6 @@ IMDB_WHEEL = (
 )
 VARIANTS = [("onnx", False), ("onnx", True), ("torch", False), ("torch", True)]
 REFERENCE = "onnx fp32"  # the Space's default: every other variant's labels are compared to it
-
-
-def positive(model: SentimentModel, frame: pd.DataFrame, batch: int = 64) -> np.ndarray:
-    """Whether each text is labelled positive, predicted in batches of `batch`."""
-    texts = frame["text"].tolist()
-    out = [
-        p.label == POSITIVE
-        for start in range(0, len(texts), batch)
-        for p in model.predict(texts[start : start + batch])
-    ]
-    return np.array(out)
 
 
 def main() -> None:
@@ -74,7 +62,7 @@ def main() -> None:
             results[name] = {}
             for set_name, frame in sets.items():
                 began = time.perf_counter()
-                got = labels[name, set_name] = positive(model, frame)
+                got = labels[name, set_name] = np.array(positive(model, frame["text"].tolist()))
                 seconds = time.perf_counter() - began
                 acc = float(np.mean(got == frame["label"].to_numpy().astype(bool)))
                 same = float(np.mean(got == labels[REFERENCE, set_name]))

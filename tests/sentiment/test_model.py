@@ -23,7 +23,7 @@ from sentiment_app.model import (
     normalise_labels,
 )
 from sentiment_app.settings import HUB_DEFAULT, Settings
-from sentiment_app.train import read_imdb, split
+from sentiment_app.train import positive, read_imdb, split
 
 POSITIVE_TEXTS = ["An absolute delight, the best film I have seen this year.", "I loved it."]
 NEGATIVE_TEXTS = ["Dreadful, boring and far too long. A waste of money.", "I hated it."]
@@ -254,15 +254,8 @@ def test_onnx_int8_gives_fp32s_label_on_held_out_reviews(
     scales = [i.dims for i in graph.initializer if i.name.endswith("_scale") and i.dims]
     assert len(scales) == 6 * 6 + 2
     assert {dims[0] for dims in scales} == {384, 1536, 2}  # hidden, feed-forward, labels
-    same = [
-        a.label == b.label
-        for start in range(0, len(texts), 64)
-        for a, b in zip(
-            int8.predict(texts[start : start + 64]),
-            sentiment_model.predict(texts[start : start + 64]),
-            strict=True,
-        )
-    ]
+    pairs = zip(positive(int8, texts), positive(sentiment_model, texts), strict=True)
+    same = [a == b for a, b in pairs]
     assert sum(same) / len(same) >= 0.98
 
 

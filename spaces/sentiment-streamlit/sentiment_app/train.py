@@ -70,16 +70,21 @@ def default_base() -> str:
         return HUB_BASE
 
 
-def accuracy(model: SentimentModel, frame: pd.DataFrame, batch: int = 64) -> float:
-    """Share of texts whose predicted label matches, in length-sorted batches."""
+def positive(model: SentimentModel, texts: list[str], batch: int = 64) -> list[bool]:
+    """Whether the model labels each text positive, predicted `batch` texts at a time."""
     from tqdm.auto import tqdm
 
-    texts, labels = frame["text"].tolist(), frame["label"].tolist()
-    predictions = []
+    out: list[bool] = []
     for start in tqdm(range(0, len(texts), batch), desc="evaluate", unit="batch"):
-        predictions += model.predict(texts[start : start + batch])
-    hits = sum((p.label == POSITIVE) == bool(y) for p, y in zip(predictions, labels, strict=True))
-    return round(hits / len(texts), 4)
+        out += [p.label == POSITIVE for p in model.predict(texts[start : start + batch])]
+    return out
+
+
+def accuracy(model: SentimentModel, frame: pd.DataFrame, batch: int = 64) -> float:
+    """Share of texts whose predicted label matches, in length-sorted batches."""
+    got = positive(model, frame["text"].tolist(), batch)
+    hits = sum(g == bool(y) for g, y in zip(got, frame["label"].tolist(), strict=True))
+    return round(hits / len(frame), 4)
 
 
 def batches(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
