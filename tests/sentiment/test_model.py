@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForSequenceClassification
 
 from bench.sentiment_eval import IMDB_WHEEL
-from sentiment_app.backends import TorchLogits
+from sentiment_app.backends import TorchLogits, quantize_onnx
 from sentiment_app.model import (
     NEGATIVE,
     POSITIVE,
@@ -232,6 +232,19 @@ def test_int8_quantized_model_still_answers(model_dir, tmp_path, backend: str, n
     assert model.logits.name == name
     labels = [r.label for r in model.predict(POSITIVE_TEXTS + NEGATIVE_TEXTS)]
     assert labels == [POSITIVE] * 2 + [NEGATIVE] * 2
+
+
+def test_quantizing_writes_nothing_beside_the_model(model_dir, tmp_path) -> None:
+    """ONNX Runtime, given the model's path, would write `model-inferred.onnx` beside it (two Ray
+    actors raced on that file; a read-only model folder refuses it). Here that name is taken by a
+    folder, so writing there fails: quantize_onnx hands it the graph instead."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy2(model_dir / "model.onnx", folder / "model.onnx")
+    (folder / "model-inferred.onnx").mkdir()
+    int8 = quantize_onnx(folder / "model.onnx", tmp_path / "cache" / "int8.onnx")
+    assert sorted(p.name for p in folder.iterdir()) == ["model-inferred.onnx", "model.onnx"]
+    assert sorted(p.name for p in int8.parent.iterdir()) == ["int8.onnx"]  # no partial left
 
 
 def test_onnx_int8_gives_fp32s_label_on_held_out_reviews(
